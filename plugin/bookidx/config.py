@@ -1,0 +1,87 @@
+"""IndexConfig: the one configuration record of the library and CLI (web config is BOOKIDX_*).
+
+Built from CLI flags or a TOML file; the parts that vectors depend on are saved in the index's
+``bookidx.json`` so a later run cannot silently mix models or settings.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from .adapters.records import RegionFilter
+from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    """How a collection is turned into an index.
+
+    Attributes:
+        model: embedder name, Hugging Face id or local folder (see embed.load_embedder).
+        device: "auto" (CUDA when present), "cpu", "cuda", "cuda:N" or "mps".
+        batch_size: images per forward pass; None takes the model's default.
+        dtype: usearch scalar kind for stored vectors: "f32", "f16", "bf16" or "i8".
+        connectivity, expansion_add, expansion_search: usearch HNSW parameters (M, efC, efS).
+        crop_size: longest side (px) fetched for each crop; None uses the model's input size.
+        max_megapixels: refuse to decode page images larger than this (decompression bombs).
+        workers: threads that fetch, decode and preprocess while the model runs.
+        per_host: concurrent HTTP requests to one host (polite by default).
+        timeout: seconds per HTTP request; retries: attempts per request before giving up.
+        cache_dir: on-disk cache for fetched crops and documents; None: <index>/cache.
+        commit_every: items per SQLite commit (and per progress report).
+        max_failure_rate: exit non-zero when more than this fraction of items failed.
+        region_filter: which picture blocks are kept (separators and specks are dropped).
+    """
+
+    model: str = "siglip"
+    device: str = "auto"
+    batch_size: int | None = None
+    dtype: str = "f16"
+    connectivity: int = 16
+    expansion_add: int = 128
+    expansion_search: int = 64
+    crop_size: int | None = None
+    max_megapixels: float = 200.0
+    workers: int = 4
+    per_host: int = 4
+    timeout: float = 30.0
+    retries: int = 4
+    cache_dir: str | None = None
+    commit_every: int = 256
+    max_failure_rate: float = 0.5
+    region_filter: RegionFilter = field(default_factory=RegionFilter)
+
+    def __post_init__(self) -> None:
+        if self.dtype not in {"f32", "f16", "bf16", "i8"}:
+            raise ConfigError(f"dtype must be f32, f16, bf16 or i8, not {self.dtype!r}", "dtype")
+        for name in ("workers", "per_host", "commit_every", "connectivity"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1", name)
+
+    def with_(self, **changes: Any) -> "IndexConfig":
+        """A copy with the non-None ``changes`` applied (CLI flags left unset stay default)."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> "IndexConfig":
+        """Read ``[index]`` (or top-level keys) and ``[index.filter]`` from a TOML file."""
+        try:
+            doc = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as e:
+            raise ConfigError(str(e), parameter=str(path)) from e
+        table = doc.get("index", doc)
+        known = {f.name for f in fields(cls)} - {"region_filter"}
+        unknown = set(table) - known - {"filter"}
+        if unknown:
+            raise ConfigError(f"unknown keys {sorted(unknown)}", parameter=str(path))
+        flt = table.get("filter", {})
+        if "kinds" in flt:
+            flt = {**flt, "kinds": frozenset(flt["kinds"])}
+        try:
+            region_filter = RegionFilter(**flt)
+        except TypeError as e:
+            raise ConfigError(f"[index.filter]: {e}", parameter=str(path)) from e
+        return cls(**{k: v for k, v in table.items() if k in known}, region_filter=region_filter)
