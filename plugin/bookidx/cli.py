@@ -1,0 +1,211 @@
+"""The ``bookidx`` command line: index, search, info, regions, serve, annotate, models.
+
+Each command is a thin shell over a library function (runner.index, search.run, ...), so the
+same work is reachable from Python. Errors from bookidx print as ``error: <where>: <what>`` and
+exit with status 1; a run whose failure rate is over ``--max-failure-rate`` exits with 3.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from . import __version__
+from .config import IndexConfig
+from .errors import BookidxError
+
+
+def _errors(fn: Callable) -> Callable:
+    """Turn BookidxError into a one-line message and exit status 1."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except BookidxError as e:
+            click.echo(f"error: {e}", err=True)
+            sys.exit(1)
+
+    return wrapper
+
+
+@click.group()
+@click.version_option(__version__, prog_name="bookidx")
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+def cli(verbose: int) -> None:
+    """Image search for digitised books: ALTO, METS, PAGE and IIIF in; an index, a web API out."""
+    level = logging.WARNING - 10 * verbose
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    if verbose == 0:  # per-block source warnings are counted in the summary instead
+        logging.getLogger("bookidx").setLevel(logging.ERROR)
+
+
+@cli.command("index")
+@click.argument("sources", nargs=-1, required=True)
+@click.option("--index", "index_dir", required=True, type=click.Path(file_okay=False), help="Index directory (created or resumed).")
+@click.option("--model", default=None, help="siglip (default), clip, vit, efficientnet-lite0, a Hugging Face id or a local model folder.")
+@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False), help="TOML file with [index] settings.")
+@click.option("--device", default=None, help="auto, cpu, cuda, cuda:N or mps.")
+@click.option("--batch-size", type=int, default=None)
+@click.option("--workers", type=int, default=None, help="Threads that fetch, decode and preprocess crops.")
+@click.option("--dtype", type=click.Choice(["f32", "f16", "bf16", "i8"]), default=None, help="Stored vector scalar type.")
+@click.option("--crop-size", type=int, default=None, help="Longest side fetched per crop (default: the model's input size).")
+@click.option("--per-host", type=int, default=None, help="Concurrent requests per image server.")
+@click.option("--max-failure-rate", type=float, default=None, help="Exit 3 when more than this share of crops failed.")
+@click.option("--progress/--no-progress", default=True, help="Progress bar on stderr.")
+@_errors
+def index_cmd(sources, index_dir, model, config_file, device, batch_size, workers, dtype, crop_size, per_host, max_failure_rate, progress):
+    """Index SOURCES (ALTO, METS, PAGE, IIIF manifests or collections, folders, lists of URLs)."""
+    from .runner import index
+
+    config = IndexConfig.from_toml(config_file) if config_file else IndexConfig()
+    config = config.with_(
+        model=model, device=device, batch_size=batch_size, workers=workers, dtype=dtype,
+        crop_size=crop_size, per_host=per_host, max_failure_rate=max_failure_rate,
+    )
+    if model is None and (Path(index_dir) / "bookidx.json").is_file():
+        # Resuming: keep the model the index was built with.
+        config = config.with_(model=json.loads((Path(index_dir) / "bookidx.json").read_text())["model"]["model"])
+    bar = _ProgressBar() if progress else None
+    try:
+        summary = index(list(sources), index_dir, config, progress=bar)
+    except KeyboardInterrupt:
+        click.echo("\ninterrupted: everything embedded so far is committed; run the same command to resume", err=True)
+        sys.exit(130)
+    finally:
+        if bar:
+            bar.close()
+    for line in summary.lines():
+        click.echo(line, err=True)
+    if summary.failure_rate > config.max_failure_rate:
+        click.echo(f"error: {summary.failure_rate:.0%} of crops failed (limit {config.max_failure_rate:.0%})", err=True)
+        sys.exit(3)
+
+
+class _ProgressBar:
+    """tqdm bars for the two phases: reading sources (count) and embedding (rate and ETA)."""
+
+    def __init__(self) -> None:
+        self._bars: dict[str, Any] = {}
+
+    def __call__(self, stage: str, done: int, total: int | None) -> None:
+        from tqdm import tqdm
+
+        bar = self._bars.get(stage)
+        if bar is None:
+            desc = {"read": "reading sources", "embed": "embedding"}.get(stage, stage)
+            bar = self._bars[stage] = tqdm(
+                total=total, desc=desc, unit=" regions", file=sys.stderr, smoothing=0.1,
+                disable=None,  # off when stderr is not a terminal (CI logs, pipes)
+            )
+        bar.update(done - bar.n)
+
+    def close(self) -> None:
+        for bar in self._bars.values():
+            bar.close()
+
+
+@cli.command("search")
+@click.argument("index_dir", type=click.Path(exists=True, file_okay=False))
+@click.argument("text", required=False)
+@click.option("--image", "image_file", type=click.Path(exists=True, dir_okay=False), help="Find images similar to this file.")
+@click.option("--similar", type=int, default=None, help="Find images similar to this indexed item id.")
+@click.option("--weight", type=float, default=0.5, show_default=True, help="Image share when text and image are combined.")
+@click.option("--mode", type=click.Choice(["fused", "vector", "keyword"]), default="fused", show_default=True)
+@click.option("-k", "--limit", type=int, default=10, show_default=True)
+@click.option("--manifest", default=None, help="Only hits from this manifest or book id.")
+@click.option("--kind", "kinds", multiple=True, help="Only these region kinds (repeatable).")
+@click.option("--device", default="cpu", show_default=True, help="Device for the query encoder.")
+@click.option("--json", "as_json", is_flag=True, help="JSON lines, one hit each.")
+@_errors
+def search_cmd(index_dir, text, image_file, similar, weight, mode, limit, manifest, kinds, device, as_json):
+    """Search INDEX_DIR by TEXT (captions always; images with vision-language models), --image or --similar."""
+    from PIL import Image
+
+    from .embed import load_embedder
+    from .search import Query, run
+    from .store import Filters, Index
+
+    idx = Index.open(index_dir)
+    model_name = idx.info["model"]["model"]
+    model = functools.cache(lambda: load_embedder(model_name, device=device))
+    image = Image.open(image_file) if image_file else None
+    filters = Filters(manifest=manifest, kinds=tuple(kinds)) if manifest or kinds else None
+    query = Query(text=text, image=image, similar=similar, weight=weight, mode=mode, filters=filters, limit=limit)
+    hits = run(idx, query, model)
+    for rank, hit in enumerate(hits, 1):
+        r = hit.region
+        if as_json:
+            click.echo(json.dumps({"id": str(hit.key), "score": hit.score, **r.to_dict()}, ensure_ascii=False))
+            continue
+        where = r.page.label or f"page {r.page.index + 1}"
+        title = r.book.title if r.book and r.book.title else (r.page.manifest or r.source)
+        click.echo(f"{rank:>3}. {hit.score:.4f}  id {hit.key}  {r.kind} {r.box.xywh()}  {where}  {title}")
+        image_ref = r.page.image.path or r.page.image.service or r.page.image.url
+        click.echo(f"     {image_ref}")
+        if r.caption:
+            click.echo(f"     “{r.caption[:120]}”")
+    if not hits:
+        click.echo("no hits", err=True)
+
+
+@cli.command("info")
+@click.argument("index_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--json", "as_json", is_flag=True)
+@_errors
+def info_cmd(index_dir, as_json):
+    """What INDEX_DIR holds: model, counts, sizes, failures."""
+    from .store import Index
+
+    idx = Index.open(index_dir)
+    data = {"info": idx.info, "stats": idx.stats()}
+    if as_json:
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+        return
+    model = idx.info["model"]
+    click.echo(f"index  {Path(index_dir).resolve()}")
+    click.echo(f"model  {model['model']} ({model['ndim']}-d)")
+    for key, value in data["stats"].items():
+        click.echo(f"{key:<14} {value}")
+
+
+@cli.command("regions")
+@click.argument("sources", nargs=-1, required=True)
+@click.option("--all", "show_all", is_flag=True, help="Include regions the junk filter drops, with the reason.")
+@click.option("--dpi", type=float, default=300.0, show_default=True, help="Scan resolution for mm10/inch1200 ALTO without image sizes.")
+@_errors
+def regions_cmd(sources, show_all, dpi):
+    """Print the regions found in SOURCES as JSON lines (inspect, or pipe to jq)."""
+    from .adapters.sources import read_sources
+    from .fetch import Fetcher
+
+    flt = IndexConfig().region_filter
+    with Fetcher() as fetcher:
+        report = lambda p: click.echo(f"warning: {p}", err=True)  # noqa: E731
+        for region in read_sources(list(sources), load=fetcher.load, report=report, dpi=dpi):
+            reason = flt.reason(region)
+            if reason and not show_all:
+                continue
+            row = region.to_dict()
+            if show_all:
+                row["filtered"] = reason
+            click.echo(json.dumps(row, ensure_ascii=False))
+
+
+@cli.command("models")
+def models_cmd():
+    """List the built-in model names."""
+    from .embed import available_embedders
+
+    for name in available_embedders():
+        click.echo(name)
+
+
+def main() -> None:  # pragma: no cover
+    cli()

@@ -1,0 +1,257 @@
+"""The indexing pipeline: sources → regions → crops → embeddings → index, timed per stage.
+
+Shaped like clip-retrieval's runner: a reader (adapters + CropReader), a mapper (the embedder)
+and a writer (store.Index), glued here. Decoding is what bounds indexing, so crops are fetched,
+decoded and preprocessed by a thread pool (Pillow and requests release the GIL) while the main
+thread runs the model on the previous batch. Per-item failures (a 404 image, a corrupt JPEG, a
+decompression bomb) are recorded in the index as data and the run goes on; a re-run retries them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Sequence
+
+import numpy as np
+
+from .adapters.records import Problem, Region
+from .adapters.sources import read_sources, sniff
+from .config import IndexConfig
+from .crops import CropReader
+from .embed import Embedder, load_embedder
+from .errors import BookidxError
+from .fetch import Fetcher
+from .manifests import save_manifest
+from .store import Index
+
+log = logging.getLogger("bookidx.runner")
+
+
+@dataclass
+class Summary:
+    """What a run did; printed by the CLI and returned to library callers."""
+
+    found: int = 0
+    filtered: int = 0
+    already: int = 0
+    fetched: int = 0
+    failed: int = 0
+    indexed: int = 0
+    problems: int = 0
+    seconds: dict[str, float] = field(default_factory=lambda: {"read": 0.0, "crop": 0.0, "embed": 0.0, "write": 0.0})
+    wall: float = 0.0
+    filter_reasons: dict[str, int] = field(default_factory=dict)
+    failure_samples: list[str] = field(default_factory=list)
+    problem_samples: list[str] = field(default_factory=list)
+
+    @property
+    def failure_rate(self) -> float:
+        tried = self.fetched + self.failed
+        return self.failed / tried if tried else 0.0
+
+    def lines(self) -> list[str]:
+        s = self.seconds
+        rate = self.indexed / self.wall if self.wall else 0.0
+        out = [
+            f"regions found {self.found}, filtered {self.filtered}, already indexed {self.already}, "
+            f"fetched {self.fetched}, failed {self.failed}, indexed {self.indexed}",
+            f"time {self.wall:.1f}s ({rate:.1f} regions/s); stages: read {s['read']:.1f}s, "
+            f"crop+preprocess {s['crop']:.1f}s (in worker threads), embed {s['embed']:.1f}s, write {s['write']:.1f}s",
+        ]
+        if self.filter_reasons:
+            out.append("filtered: " + ", ".join(f"{k} {v}" for k, v in sorted(self.filter_reasons.items())))
+        if self.problems:
+            out.append(f"source problems (skipped blocks or files): {self.problems}")
+            out += [f"  {p}" for p in self.problem_samples]
+        if self.failed:
+            out.append(f"failed items (recorded in the index; a re-run retries them): {self.failed}")
+            out += [f"  {f}" for f in self.failure_samples]
+        return out
+
+
+Progress = Callable[[str, int, int | None], None]  # (stage, done, total)
+
+
+def index(
+    sources: Sequence[str],
+    index_dir: str | Path,
+    config: IndexConfig = IndexConfig(),
+    *,
+    embedder: Embedder | None = None,
+    fetcher: Fetcher | None = None,
+    progress: Progress | None = None,
+) -> Summary:
+    """Index ``sources`` into ``index_dir`` (created or resumed). Returns a :class:`Summary`.
+
+    Raises BookidxError for configuration or infrastructure problems (unknown model, another
+    model's index); per-item problems are counted and recorded instead.
+    """
+    t_start = time.perf_counter()
+    summary = Summary()
+    index_dir = Path(index_dir)
+    embedder = embedder or load_embedder(config.model, device=config.device, batch_size=config.batch_size)
+    store = Index.create_or_open(index_dir, model_info=embedder.info, config=config)
+    own_fetcher = fetcher is None
+    fetcher = fetcher or Fetcher(
+        cache_dir=Path(config.cache_dir) if config.cache_dir else index_dir / "cache",
+        per_host=config.per_host,
+        timeout=config.timeout,
+        retries=config.retries,
+    )
+    try:
+        regions = _read(sources, index_dir, fetcher, store, config, summary, progress)
+        _embed_and_write(regions, store, embedder, fetcher, config, summary, progress)
+    except KeyboardInterrupt:
+        log.warning("interrupted: committing what is embedded so far; run again to resume")
+        raise
+    finally:
+        store.commit()
+        store.close()
+        if own_fetcher:
+            fetcher.close()
+        summary.wall = time.perf_counter() - t_start
+    return summary
+
+
+def _read(sources, index_dir, fetcher, store, config, summary, progress) -> list[Region]:
+    """Parse every source, drop junk and what is already indexed; keep the rest in order."""
+    t0 = time.perf_counter()
+
+    def report(problem: Problem) -> None:
+        summary.problems += 1
+        if len(summary.problem_samples) < 10:
+            summary.problem_samples.append(str(problem))
+        log.warning("%s", problem)
+
+    def load(uri: str) -> bytes:
+        data = fetcher.load(uri)
+        _keep_manifest(index_dir, uri, data)
+        return data
+
+    for spec in sources:  # top-level manifests are kept for the IIIF routes too
+        if spec.lower().endswith(".json") and Path(spec).is_file():
+            _keep_manifest(index_dir, spec, Path(spec).read_bytes())
+
+    todo: list[Region] = []
+    seen: set[int] = set()
+    pending: list[Region] = []
+
+    def flush() -> None:
+        if not pending:
+            return
+        done = store.has([r.key for r in pending])
+        for r, is_done in zip(pending, done):
+            if is_done:
+                summary.already += 1
+            else:
+                todo.append(r)
+        pending.clear()
+
+    for region in read_sources(sources, load=load, report=report, dpi=300.0):
+        summary.found += 1
+        reason = config.region_filter.reason(region)
+        if reason is not None:
+            summary.filtered += 1
+            label = reason.split(" (")[0]
+            summary.filter_reasons[label] = summary.filter_reasons.get(label, 0) + 1
+            continue
+        if region.key in seen:  # the same picture listed twice (e.g. two manifests share a canvas)
+            summary.already += 1
+            continue
+        seen.add(region.key)
+        pending.append(region)
+        if len(pending) >= 1024:
+            flush()
+        if progress and summary.found % 100 == 0:
+            progress("read", summary.found, None)
+    flush()
+    summary.seconds["read"] += time.perf_counter() - t0
+    return todo
+
+
+def _keep_manifest(index_dir: Path, uri: str, data: bytes) -> None:
+    """Save IIIF manifests met while reading, so the blueprint can serve them annotated."""
+    if sniff(data, uri) != "iiif-manifest":
+        return
+    try:
+        doc = json.loads(data.decode("utf-8-sig", errors="replace"))
+    except ValueError:
+        return
+    manifest_id = doc.get("id") or doc.get("@id") or uri
+    save_manifest(index_dir, manifest_id, doc)
+
+
+def _prepare(reader: CropReader, embedder: Embedder, region: Region) -> tuple[Region, np.ndarray | None, str | None, float]:
+    """Worker-thread job: fetch or decode the crop and preprocess it. Errors come back as data."""
+    t0 = time.perf_counter()
+    try:
+        arr = embedder.preprocess(reader.read(region))
+        return region, arr, None, time.perf_counter() - t0
+    except BookidxError as e:
+        return region, None, str(e), time.perf_counter() - t0
+    except Exception as e:  # a decoder bug on one file must not end a run of millions
+        return region, None, f"{type(e).__name__}: {e}", time.perf_counter() - t0
+
+
+def _ordered(pool: ThreadPoolExecutor, fn: Callable, items: Iterable[Region], window: int) -> Iterator:
+    """Map ``fn`` over ``items`` in the pool, at most ``window`` in flight, results in order."""
+    queue: deque[Future] = deque()
+    for item in items:
+        queue.append(pool.submit(fn, item))
+        if len(queue) >= window:
+            yield queue.popleft().result()
+    while queue:
+        yield queue.popleft().result()
+
+
+def _embed_and_write(todo, store, embedder, fetcher, config, summary, progress) -> None:
+    reader = CropReader(fetcher, max_side=config.crop_size or embedder.input_size, max_megapixels=config.max_megapixels)
+    batch_size = config.batch_size or embedder.batch_size
+    total = len(todo)
+    batch_regions: list[Region] = []
+    batch_arrays: list[np.ndarray] = []
+    since_commit = 0
+
+    def run_batch() -> None:
+        nonlocal since_commit
+        t0 = time.perf_counter()
+        vectors = embedder.embed_arrays(np.stack(batch_arrays))
+        t1 = time.perf_counter()
+        store.add(batch_regions, vectors)
+        summary.indexed += len(batch_regions)
+        since_commit += len(batch_regions)
+        if since_commit >= config.commit_every:
+            store.commit()
+            since_commit = 0
+        summary.seconds["embed"] += t1 - t0
+        summary.seconds["write"] += time.perf_counter() - t1
+        batch_regions.clear()
+        batch_arrays.clear()
+
+    # Enough work in flight to keep every worker busy while the model runs one batch.
+    window = max(2 * batch_size, 4 * config.workers)
+    with ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="bookidx-crop") as pool:
+        jobs = _ordered(pool, lambda r: _prepare(reader, embedder, r), todo, window)
+        for done, (region, arr, error, seconds) in enumerate(jobs, 1):
+            summary.seconds["crop"] += seconds
+            if error is not None:
+                summary.failed += 1
+                if len(summary.failure_samples) < 10:
+                    summary.failure_samples.append(f"{region.page.image.uri} {region.box.xywh()}: {error}")
+                store.record_failure(region.key, region.page.image.uri, "crop", error)
+            else:
+                summary.fetched += 1
+                batch_regions.append(region)
+                batch_arrays.append(arr)
+                if len(batch_regions) >= batch_size:
+                    run_batch()
+            if progress:
+                progress("embed", done, total)
+        if batch_regions:
+            run_batch()
