@@ -1,0 +1,215 @@
+"""Per-collection state of a mounted blueprint, and the helpers every bookidx view uses.
+
+Flask's extension guide: no module-level state, everything per app in ``app.extensions``. Each
+registration of a bookidx blueprint (one collection) gets a :class:`Collection` in
+``app.extensions["bookidx"][<registered blueprint name>]``, so two collections in one app, or
+two apps in one process, never share an index, a model or settings.
+
+The index is opened on first use and then shared by all request threads; the query model is
+loaded at most once, on the first query that needs it (keyword and item→similar queries never
+do). A concurrent ``bookidx index`` run's commits are picked up by ``Index.refresh()``, called at
+most every ``BOOKIDX_REFRESH_SECONDS``.
+
+All helpers here need a request context of a bookidx blueprint.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from flask import current_app, request, url_for
+
+from ..errors import ConfigError, IndexMismatch
+from . import config as defaults
+
+if TYPE_CHECKING:  # the store and the models are imported when first used, not at import
+    from ..adapters.records import Region
+    from ..embed import Embedder
+    from ..store import Hit, Index
+
+EXTENSION = "bookidx"
+
+
+class Collection:
+    """One mounted collection: where its index is, its setting overrides, and what is loaded."""
+
+    def __init__(self, index_dir: str | None, overrides: dict[str, Any]):
+        self.index_dir = index_dir
+        self.overrides = overrides
+        self.index: Index | None = None
+        self.embedder: Embedder | None = None
+        self.refreshed = 0.0
+        # Separate locks: a model load (seconds) must not hold up opening or refreshing the index.
+        self.index_lock = threading.Lock()
+        self.model_lock = threading.Lock()
+        self.crop_lock = threading.Lock()
+        self.crop_cache: dict[int, bytes] = {}  # insertion-ordered: oldest first (FIFO)
+        self.crop_bytes = 0
+
+
+def normalise_settings(config: dict[str, Any]) -> dict[str, Any]:
+    """``max_results=5`` or ``BOOKIDX_MAX_RESULTS=5`` → ``{"BOOKIDX_MAX_RESULTS": 5}``.
+
+    Raises:
+        ConfigError: for a name that is not a bookidx setting (a typo would otherwise be ignored).
+    """
+    known = set(defaults.names())
+    out = {}
+    for key, value in config.items():
+        name = key if key.startswith("BOOKIDX_") else "BOOKIDX_" + key.upper()
+        if name not in known:
+            raise ConfigError(f"unknown setting {key!r}; known: {', '.join(sorted(known))}", key)
+        out[name] = value
+    return out
+
+
+def register(setup_state: Any, index_dir: str | None, overrides: dict[str, Any]) -> None:
+    """Create the state of one registration (called by the blueprint's ``record`` hook)."""
+    name = f"{setup_state.name_prefix}.{setup_state.name}".lstrip(".")
+    states = setup_state.app.extensions.setdefault(EXTENSION, {})
+    states[name] = Collection(index_dir, overrides)
+
+
+def collection() -> Collection:
+    """The state of the collection that is serving the current request."""
+    try:
+        return current_app.extensions[EXTENSION][request.blueprint]
+    except KeyError:
+        raise ConfigError(f"no bookidx collection is mounted as {request.blueprint!r}") from None
+
+
+def setting(name: str) -> Any:
+    """A ``BOOKIDX_*`` setting: the blueprint's override, else ``app.config``, else the default."""
+    state = collection()
+    if name in state.overrides:
+        return state.overrides[name]
+    if name in current_app.config:
+        return current_app.config[name]
+    try:
+        return getattr(defaults, name)
+    except AttributeError:
+        raise ConfigError(f"unknown setting {name!r}", name) from None
+
+
+def current_index() -> Index:
+    """The collection's index, opened read-only on first use and refreshed now and then."""
+    state = collection()
+    if state.index is None:
+        with state.index_lock:
+            if state.index is None:
+                state.index = _open_index(state)
+                state.refreshed = time.monotonic()
+        return state.index
+    period = setting("BOOKIDX_REFRESH_SECONDS")
+    if period is not None and time.monotonic() - state.refreshed >= period:
+        # One thread refreshes; the others go on with the view they have instead of queueing.
+        if state.index_lock.acquire(blocking=False):
+            try:
+                if time.monotonic() - state.refreshed >= period:
+                    state.index.refresh()
+                    state.refreshed = time.monotonic()
+            finally:
+                state.index_lock.release()
+    return state.index
+
+
+def _open_index(state: Collection) -> Index:
+    from ..store import Index
+
+    path = state.index_dir or setting("BOOKIDX_INDEX_PATH")
+    if not path:
+        raise ConfigError("no index directory: pass one to create_blueprint or set BOOKIDX_INDEX_PATH", "BOOKIDX_INDEX_PATH")
+    if not (Path(path) / "bookidx.json").is_file():
+        raise ConfigError(f"{path} is not a bookidx index (no bookidx.json)", "BOOKIDX_INDEX_PATH")
+    return Index.open(path, readonly=True)
+
+
+def current_embedder() -> Embedder:
+    """The model the index was built with, loaded once (on ``BOOKIDX_DEVICE``) and shared.
+
+    Raises:
+        IndexMismatch: when the loaded model's dimension is not the index's.
+    """
+    state = collection()
+    if state.embedder is None:
+        info = current_index().info["model"]
+        with state.model_lock:
+            if state.embedder is None:
+                from ..embed import load_embedder
+
+                model = load_embedder(info["model"], device=setting("BOOKIDX_DEVICE"))
+                if model.ndim != info["ndim"]:
+                    raise IndexMismatch(
+                        f"model {info['model']!r} gives {model.ndim}-d vectors, the index holds {info['ndim']}-d",
+                        "model",
+                    )
+                state.embedder = model
+    return state.embedder
+
+
+def model_loaded() -> bool:
+    """Whether the query model is in memory (health checks report it; loading takes seconds)."""
+    return collection().embedder is not None
+
+
+def external_url(endpoint: str, **values: Any) -> str:
+    """An absolute URL for ``endpoint`` ("." + view name for this blueprint's views).
+
+    Built on ``BOOKIDX_PUBLIC_URL`` when set, else on the request's own scheme and host.
+    """
+    base = setting("BOOKIDX_PUBLIC_URL")
+    if base is None:
+        return url_for(endpoint, _external=True, **values)
+    path = url_for(endpoint, **values)[len(request.script_root):]
+    return base.rstrip("/") + path
+
+
+def item_url(key: int) -> str:
+    """The absolute URL of an item's JSON record."""
+    return external_url(".item", item_id=str(key))
+
+
+def thumbnail(region: Region) -> str:
+    """A thumbnail URL: the IIIF server's own region URL, else the crop this blueprint serves."""
+    image = region.page.image
+    if image.service:
+        from ..iiif_image import thumbnail_url
+
+        return thumbnail_url(image, region.box, setting("BOOKIDX_THUMBNAIL_SIZE"))
+    return external_url(".crop", item_id=str(region.key))
+
+
+def hit_json(hit: Hit) -> dict[str, Any]:
+    """One hit as the API's HIT object (see the OpenAPI document's ``Hit`` schema).
+
+    Ids are decimal strings: 63-bit keys do not fit in a JavaScript number. ``region`` is in
+    canvas coordinates, the space IIIF viewers and ``#xywh=`` fragments use.
+    """
+    out = region_json(hit.region)
+    out["score"] = float(hit.score)
+    out["class"] = hit.cls
+    return out
+
+
+def region_json(region: Region) -> dict[str, Any]:
+    """The HIT fields that depend on the region only (score and class are the query's)."""
+    box = region.canvas_box()
+    book = region.book
+    return {
+        "id": str(region.key),
+        "score": None,
+        "manifest": region.page.manifest,
+        "canvas": region.page.id,
+        "region": {"x": box.x, "y": box.y, "w": box.w, "h": box.h},
+        "xywh": box.xywh(),
+        "thumbnail": thumbnail(region),
+        "caption": region.caption,
+        "kind": region.kind,
+        "class": None,
+        "page": {"index": region.page.index, "label": region.page.label},
+        "book": None if book is None else {"id": book.id, "title": book.title, "creator": book.creator, "date": book.date},
+        "links": {"self": item_url(region.key), "similar": external_url(".item_similar", item_id=str(region.key))},
+    }
