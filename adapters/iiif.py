@@ -1,0 +1,430 @@
+"""IIIF Presentation 2.1 and 3.0 manifests and collections: pages, book metadata, ALTO links.
+
+Implements what an image indexer needs from
+Presentation 3.0 (https://iiif.io/api/presentation/3.0/): §3 resource types (Collection,
+Manifest, Canvas, Annotation, Choice, SpecificResource), §3.2 ``seeAlso``/``rendering``, §4.4
+language maps; Presentation 2.1 (https://iiif.io/api/presentation/2.1/) §5: sequences, canvases,
+``images`` annotations, ``oa:Choice``, ``collections``/``manifests``/``members``; and the image
+service of a painted image in all three Image API versions (1.1 ``@context``/``profile``, 2.x
+``@context``/``profile``, 3.0 and 2.x-in-Presentation-3 ``type`` ``ImageService2``/``3``).
+
+Decisions:
+
+* One :class:`Page` per canvas. ``Page.width/height`` is the canvas (its coordinate space);
+  ``ImageRef.width/height`` is the painted image's full pixel size. They often differ
+  (cookbook 0004). When a manifest states only one of them, the other is assumed equal, since
+  an image painted without ``#xywh`` fills its canvas.
+* The ALTO of a canvas is found in its ``seeAlso``/``rendering`` (or those of its image, or in
+  embedded annotation pages) by ``format`` or ``profile``; the caller loads it (this module
+  never touches the network) and reads the regions with ``read_alto(page=...)``.
+* A canvas *without* ALTO is indexed as one whole-image region of kind "image": that is how
+  image-only collections (manuscripts, photographs, chapbooks) enter the index. sources.py does
+  this; :attr:`ManifestInfo.crops` says which part of the image a canvas shows.
+* Common defects are tolerated and reported as a :class:`Problem`: missing or wrong
+  ``@context`` (the version is sniffed from ``type``/``@type``/``items``/``sequences``), zero or
+  missing sizes, URI templates such as ``{?fields}`` in ids (stripped), v2 manifests with v3
+  properties, manifests without canvases, choices (first/default item) and compositions of
+  several images (the largest full-canvas image). Unrendered cookbook templates
+  (``{{ id.url }}``), non-JSON and non-IIIF documents raise :class:`SourceError`.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from bookidx.errors import SourceError
+
+from .records import Book, Box, ImageRef, Page, Problem, Report
+
+
+@dataclass(frozen=True)
+class ManifestInfo:
+    """What a manifest says, one entry per canvas in ``pages``, ``alto`` and ``crops``.
+
+    ``alto[i]`` is the URI of canvas i's ALTO (or None); ``crops[i]`` is the part of the image,
+    in image pixels, that canvas i shows (an ``ImageApiSelector`` region), None for all of it.
+    """
+
+    id: str
+    version: int
+    book: Book
+    pages: tuple[Page, ...] = ()
+    alto: tuple[str | None, ...] = ()
+    crops: tuple[Box | None, ...] = ()
+
+
+_TEMPLATE = re.compile(r"\{[?&/#+.;]?[A-Za-z0-9_,*:%]+\}")  # RFC 6570 expressions, e.g. {?fields}
+_TAG = re.compile(r"<[^>]+>")
+_XYWH = re.compile(r"xywh=(?:pixel:)?(-?\d+(?:\.\d+)?),(-?\d+(?:\.\d+)?),(\d+(?:\.\d+)?),(\d+(?:\.\d+)?)")
+_IMAGE_API = re.compile(r"iiif\.io/api/image/(\d)")
+# Metadata labels (lower-cased, preferred language) that carry the Book fields.
+_DATE_LABELS = {"date", "dato", "datering", "date issued", "issued", "published", "publisert",
+                "publishdate", "publication date", "date of publication", "published/created date",
+                "created published", "date created", "date statement"}
+_CREATOR_LABELS = {"creator", "creators", "author", "authors", "forfatter", "artist",
+                   "photographer", "verfasser", "auteur"}
+_LANGUAGE_LABELS = {"language", "languages", "text language", "språk", "sprache", "langue"}
+
+
+def parse_json(data: bytes, *, source: str, report: Report | None = None) -> Any:
+    """Decode a JSON document, falling back to cp1252 for the non-UTF-8 files found in the wild.
+
+    Raises:
+        SourceError: the bytes are not JSON (names the line and column).
+    """
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        text = data.decode("cp1252", errors="replace")
+        if report:
+            report(Problem(source, f"byte {exc.start}", "not UTF-8; decoded as cp1252"))
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SourceError(f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
+                          source) from None
+
+
+def kind_of(doc: Any) -> str | None:
+    """"manifest", "collection" or None, from the declared type or, failing that, the shape."""
+    if not isinstance(doc, Mapping):
+        return None
+    declared = _type(doc)
+    if declared in ("Manifest", "Collection"):
+        return declared.lower()
+    if "sequences" in doc:
+        return "manifest"
+    if any(k in doc for k in ("manifests", "collections", "members")):
+        return "collection"
+    item_types = {_type(i) for i in _as_list(doc.get("items")) if isinstance(i, Mapping)}
+    if "Canvas" in item_types:
+        return "manifest"
+    if item_types & {"Manifest", "Collection"}:
+        return "collection"
+    return None
+
+
+def read_collection(doc: Mapping | bytes, *, source: str, report: Report | None = None) -> list[str]:
+    """The ids of a collection's member manifests and collections, in order, without repeats.
+
+    Raises:
+        SourceError: the document is not a IIIF collection.
+    """
+    doc = _document(doc, "collection", source, report)
+    members: list[str] = []
+    for key in ("collections", "manifests", "members", "items"):
+        for item in _as_list(doc.get(key)):
+            if key == "items" and _type(item) not in ("Manifest", "Collection"):
+                continue
+            ident = _id(item)
+            if ident and ident not in members:
+                members.append(ident)
+    return members
+
+
+def read_manifest(doc: Mapping | bytes, *, source: str, report: Report | None = None) -> ManifestInfo:
+    """Read a manifest's book metadata, one page per canvas and each canvas's ALTO link.
+
+    Args:
+        doc: the parsed JSON, or its bytes.
+        source: the manifest's file or URL, named in problems and errors.
+        report: receives a :class:`Problem` for every tolerated defect.
+
+    Raises:
+        SourceError: not JSON, not a manifest, or an unrendered template.
+    """
+    doc = _document(doc, "manifest", source, report)
+    say = report or (lambda problem: None)
+    version = _version(doc, source, say)
+    manifest_id = _id(doc) or source
+    if _TEMPLATE.search(str(doc.get("id") or doc.get("@id") or "")):
+        say(Problem(source, "id", "URI template stripped from ids"))
+    pages, alto, crops = [], [], []
+    canvases = _canvases(doc)
+    if not canvases:
+        say(Problem(source, "", "manifest has no canvases"))
+    for index, canvas in enumerate(canvases):
+        read = _canvas(canvas, index, manifest_id, version, source, say)
+        if read is not None:
+            pages.append(read[0])
+            alto.append(read[1])
+            crops.append(read[2])
+    return ManifestInfo(manifest_id, version, _book(doc, manifest_id), tuple(pages), tuple(alto),
+                        tuple(crops))
+
+
+def _document(doc: Mapping | bytes, want: str, source: str, report: Report | None) -> Mapping:
+    if isinstance(doc, (bytes, bytearray)):
+        doc = parse_json(bytes(doc), source=source, report=report)
+    ident = str(doc.get("id") or doc.get("@id") or "") if isinstance(doc, Mapping) else ""
+    if "{{" in ident or "{%" in ident:
+        raise SourceError(f"unrendered Jekyll/Liquid template (id {ident!r}), not a published "
+                          f"IIIF document", source)
+    kind = kind_of(doc)
+    if kind != want:
+        what = _type(doc) if isinstance(doc, Mapping) and _type(doc) else kind or "unknown JSON"
+        raise SourceError(f"not a IIIF {want} ({what})", source)
+    return doc
+
+
+def _version(doc: Mapping, source: str, say: Report) -> int:
+    context = " ".join(str(c) for c in _as_list(doc.get("@context")))
+    if "presentation/3" in context:
+        return 3
+    if "presentation/2" in context:
+        return 2
+    # No usable @context: v2 documents use JSON-LD keywords (@id/@type) and sequences.
+    version = 2 if ("@id" in doc or "@type" in doc or "sequences" in doc) else 3
+    found = f"@context is {context!r}" if context else "no @context"
+    say(Problem(source, "@context", f"{found}; read as Presentation {version}"))
+    return version
+
+
+def _canvases(doc: Mapping) -> list[Mapping]:
+    sequences = [s for s in _as_list(doc.get("sequences")) if isinstance(s, Mapping)]
+    if sequences:  # v2: the first sequence is the default reading order
+        found = _as_list(sequences[0].get("canvases"))
+    else:
+        found = [c for c in _as_list(doc.get("items")) if _type(c) in ("Canvas", "")]
+    return [c for c in found if isinstance(c, Mapping)]
+
+
+def _canvas(canvas: Mapping, index: int, manifest_id: str, version: int, source: str,
+            say: Report) -> tuple[Page, str | None, Box | None] | None:
+    canvas_id = _id(canvas) or f"{manifest_id}#canvas{index + 1}"
+    where = f"canvas {index + 1} ({canvas_id})"
+    painted = _paintings(canvas)
+    if not painted:
+        say(Problem(source, where, "canvas paints no image; skipped"))
+        return None
+    resolved = [_resolve(body, full, source, where, say) for body, full in painted]
+    resolved = [r for r in resolved if r is not None]
+    if not resolved:
+        say(Problem(source, where, "painted resource has no id; skipped"))
+        return None
+    cw, ch = _int(canvas.get("width")), _int(canvas.get("height"))
+    images = [(_image(res, version, cw, ch), crop, full, res) for res, crop, full in resolved]
+    # A composition paints details over a base image; the full-canvas one is the page.
+    image, crop, _, res = max(images, key=lambda i: (i[2], i[0].width * i[0].height))
+    if len(images) > 1:
+        say(Problem(source, where, f"canvas paints {len(images)} images; indexing {image.uri}"))
+    if not (cw and ch):
+        if image.width and image.height:
+            cw, ch = (crop.w, crop.h) if crop else (image.width, image.height)
+            say(Problem(source, where, f"canvas size missing or 0; using the image's {cw}x{ch}"))
+        else:
+            say(Problem(source, where, "neither canvas nor image states a size"))
+    page = Page(canvas_id, index, image, cw, ch, _text(canvas.get("label")), manifest_id)
+    return page, _alto_link(canvas, res), crop
+
+
+def _paintings(canvas: Mapping) -> list[tuple[Any, bool]]:
+    """(body, paints the whole canvas) for each painting annotation, v2 and v3."""
+    found: list[tuple[Any, bool]] = []
+    for anno in _as_list(canvas.get("images")):
+        if isinstance(anno, Mapping):
+            full = "xywh=" not in str(anno.get("on") or "")
+            found += [(res, full) for res in _as_list(anno.get("resource"))]
+    for page in _as_list(canvas.get("items")):
+        for anno in _as_list(page.get("items") if isinstance(page, Mapping) else None):
+            if not isinstance(anno, Mapping) or "painting" not in str(anno.get("motivation", "painting")):
+                continue
+            target = anno.get("target")
+            full = "xywh=" not in json.dumps(target) if target is not None else True
+            found += [(body, full) for body in _as_list(anno.get("body"))]
+    return found
+
+
+def _resolve(body: Any, full: bool, source: str, where: str,
+             say: Report) -> tuple[Mapping, Box | None, bool] | None:
+    """Unwrap Choice (take the default/first) and SpecificResource (keep its region)."""
+    crop = None
+    for _ in range(4):  # Choice of SpecificResources and the like; bounded against cycles
+        if not isinstance(body, Mapping):
+            return ({"id": body}, crop, full) if isinstance(body, str) else None
+        kind = _type(body)
+        if kind == "Choice":
+            options = _as_list(body.get("default")) + _as_list(body.get("items") or body.get("item"))
+            options = [o for o in options if o and o != "rdf:nil"]
+            if len(options) > 1:
+                say(Problem(source, where, f"choice of {len(options)} images; indexing the first"))
+            body = options[0] if options else None
+        elif kind == "SpecificResource":
+            for selector in _as_list(body.get("selector")):
+                crop = crop or _selector_box(selector)
+            body = body.get("source") or body.get("full")
+        else:
+            return (body, crop, full) if _id(body) else None
+    return None
+
+
+def _selector_box(selector: Any) -> Box | None:
+    if not isinstance(selector, Mapping):
+        return None
+    region = str(selector.get("region") or "")  # ImageApiSelector
+    parts = region.split(",")
+    if len(parts) == 4 and all(p.strip().isdigit() for p in parts):
+        return Box(*(int(p) for p in parts))
+    match = _XYWH.search(str(selector.get("value") or ""))  # FragmentSelector
+    return Box(*(round(float(g)) for g in match.groups())) if match else None
+
+
+def _image(res: Mapping, version: int, cw: int, ch: int) -> ImageRef:
+    """The painted image: its service (or static URL) and its full pixel size."""
+    url = _id(res)
+    rw, rh = _int(res.get("width")), _int(res.get("height"))
+    service = _image_service(res, version)
+    if service is None:
+        w, h = (rw, rh) if rw and rh else (cw, ch)
+        return ImageRef(w, h, url=url)
+    sid, api, sw, sh = service
+    if sw and sh:
+        w, h = sw, sh
+    elif rw and rh and not _scaled(url, sid):
+        w, h = rw, rh
+    else:  # the resource is a derivative (e.g. .../full/!800,800/...): its size is not the image's
+        w, h = cw, ch
+    return ImageRef(w, h, service=sid, api=api)
+
+
+def _image_service(res: Mapping, version: int) -> tuple[str, int, int, int] | None:
+    for service in _as_list(res.get("service")):
+        if not isinstance(service, Mapping):
+            continue
+        api = _image_api(service, version)
+        sid = _id(service).rstrip("/")
+        if api and sid:
+            sid = sid[: -len("/info.json")] if sid.endswith("/info.json") else sid
+            return sid, api, _int(service.get("width")), _int(service.get("height"))
+    return None
+
+
+def _image_api(service: Mapping, version: int) -> int | None:
+    """Image API major version of a service, or None when it is not an image service."""
+    declared = str(service.get("type") or service.get("@type") or "")
+    if declared.startswith("ImageService") and declared[-1:] in "123":
+        return int(declared[-1])
+    hints = [str(c) for c in _as_list(service.get("@context"))]
+    hints += [str(p) for p in _as_list(service.get("profile")) if isinstance(p, str)]
+    for hint in hints:
+        match = _IMAGE_API.search(hint)
+        if match:
+            return int(match.group(1))
+        if "library.stanford.edu/iiif/image-api/1.1" in hint:
+            return 1
+    if hints and hints[-1] in ("level0", "level1", "level2"):
+        return 3 if version == 3 else 2
+    if service.get("protocol") == "http://iiif.io/api/image":
+        return 2
+    return None
+
+
+def _scaled(url: str, service_id: str) -> bool:
+    """Whether an Image API URL under this service asks for a region or a smaller size."""
+    if not url.startswith(service_id + "/"):
+        return False
+    parts = url[len(service_id) + 1:].split("/")
+    return len(parts) >= 2 and (parts[0] != "full" or parts[1] not in ("full", "max"))
+
+
+def _alto_link(canvas: Mapping, res: Mapping) -> str | None:
+    links = []
+    for owner in (canvas, res):
+        links += _as_list(owner.get("seeAlso")) + _as_list(owner.get("rendering"))
+    for page in _as_list(canvas.get("annotations")) + _as_list(canvas.get("otherContent")):
+        if isinstance(page, Mapping):
+            links.append(page)
+            for anno in _as_list(page.get("items") or page.get("resources")):
+                if isinstance(anno, Mapping):
+                    links += _as_list(anno.get("body") or anno.get("resource"))
+    for link in links:
+        if isinstance(link, Mapping) and _is_alto(link) and _id(link):
+            return _id(link)
+    return None
+
+
+def _is_alto(link: Mapping) -> bool:
+    fmt = str(link.get("format") or "").lower()
+    profiles = " ".join(str(p) for p in _as_list(link.get("profile"))).lower()
+    if "standards/alto" in profiles or fmt == "application/alto+xml":
+        return True
+    # Plain XML with no profile is ALTO in practice; XML naming another profile (MODS...) is not.
+    return fmt in ("text/xml", "application/xml") and not profiles
+
+
+def _book(doc: Mapping, manifest_id: str) -> Book:
+    metadata = tuple(
+        (_text(m.get("label")), _text(m.get("value")))
+        for m in _as_list(doc.get("metadata")) if isinstance(m, Mapping)
+    )
+
+    def pick(labels: set[str]) -> str:
+        return next((v for k, v in metadata if k.strip().lower() in labels and v), "")
+
+    date = pick(_DATE_LABELS)
+    if not date and doc.get("navDate"):
+        match = re.match(r"-?\d{1,4}(?:-\d\d){0,2}", str(doc["navDate"]))
+        date = match.group(0) if match else str(doc["navDate"])
+    language = pick(_LANGUAGE_LABELS) or _text(doc.get("language"))
+    return Book(manifest_id, _text(doc.get("label")), pick(_CREATOR_LABELS), date, language,
+                metadata)
+
+
+def _text(value: Any) -> str:
+    """Plain text of a v2 or v3 property value, preferring English, then no language, then the first.
+
+    Handles strings, ``{"@value", "@language"}`` objects and lists of them (v2), language maps
+    (v3 and the non-standard v2 ``{"en": "..."}``), and strips the HTML that values may carry.
+    """
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return html.unescape(_TAG.sub("", value)).strip()
+    if isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, Mapping):
+        if "@value" in value:
+            return _text(value["@value"])
+        keys = [k for k in ("en", "none", "@none") if k in value] or list(value)
+        return _text(value[keys[0]]) if keys else ""
+    if isinstance(value, list):
+        tagged = [v for v in value if isinstance(v, Mapping) and "@language" in v]
+        if tagged:
+            english = [v for v in tagged if str(v["@language"]).lower().startswith("en")]
+            value = english or [v for v in value if v not in tagged] or tagged[:1]
+        return "; ".join(t for t in (_text(v) for v in value) if t)
+    return str(value)
+
+
+def _id(obj: Any) -> str:
+    """The id (v3) or @id (v2) of an object or a bare URI string, URI templates stripped."""
+    ident = obj
+    if isinstance(obj, Mapping):
+        ident = obj.get("id") or obj.get("@id")
+    return _TEMPLATE.sub("", ident).strip() if isinstance(ident, str) else ""
+
+
+def _type(obj: Any) -> str:
+    """The type without a JSON-LD prefix: "sc:Manifest" -> "Manifest", "oa:Choice" -> "Choice"."""
+    if not isinstance(obj, Mapping):
+        return ""
+    declared = obj.get("type") or obj.get("@type") or ""
+    declared = declared[0] if isinstance(declared, list) and declared else declared
+    return str(declared).rsplit(":", 1)[-1] if "/" not in str(declared) else str(declared)
+
+
+def _as_list(value: Any) -> list:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list) else [value]
+
+
+def _int(value: Any) -> int:
+    try:
+        return max(0, round(float(value)))
+    except (TypeError, ValueError):
+        return 0
