@@ -1,0 +1,338 @@
+"""All of bookidx's HTTP: one pooled session, polite per-host limits, retries and a disk cache.
+
+Retries follow HTTP semantics (RFC 9110 §15.6 server errors, §10.2.3 ``Retry-After``; RFC 6585
+§4 429 Too Many Requests): connection errors, timeouts, 5xx (except 501), 408, 429 and bodies
+cut short (fewer bytes than ``Content-Length``) are retried with exponential backoff and jitter;
+429 and 503 wait for ``Retry-After`` (seconds or an HTTP date), capped. Other 4xx fail at once.
+
+Digitisation servers are shared infrastructure, so at most ``per_host`` requests go to one
+host at a time, however many worker threads ask. A re-run fetches nothing twice: with a
+``cache_dir``, successful bodies are stored content-addressed by sha256(url), written to a
+temporary file and renamed into place so a killed run never leaves half a file behind.
+
+Adapters receive :meth:`Fetcher.load` as their ``load`` callable: it reads http(s) URLs, local
+paths and ``file://`` URIs alike.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import logging
+import os
+import random
+import tempfile
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from . import __version__
+from .errors import FetchError, PayloadTooLarge, SourceError
+
+log = logging.getLogger("bookidx.fetch")
+
+PROJECT_URL = "https://github.com/bookidx/bookidx"
+USER_AGENT = f"bookidx/{__version__} (+{PROJECT_URL})"
+
+_CHUNK = 1 << 16
+
+
+@dataclass
+class FetchStats:
+    """What a :class:`Fetcher` did, for the CLI summary. ``requests`` counts every attempt."""
+
+    requests: int = 0
+    cache_hits: int = 0
+    retries: int = 0
+    bytes: int = 0
+
+    def __str__(self) -> str:
+        return (f"HTTP requests {self.requests} ({self.retries} retries), "
+                f"cache hits {self.cache_hits}, {self.bytes / 1e6:.1f} MB received")
+
+
+class _Transient(Exception):
+    """An attempt failed in a way worth retrying; ``retry_after`` is the server's wish (s)."""
+
+    def __init__(self, reason: str, retry_after: float | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+class Fetcher:
+    """Fetches URLs and reads local files; safe to share between worker threads.
+
+    Args:
+        cache_dir: keep successful response bodies here (content-addressed); None: no cache.
+        per_host: at most this many requests in flight to one host (host:port).
+        timeout: seconds to wait for the server between bytes (read timeout).
+        connect_timeout: seconds to wait for a connection.
+        retries: how often a failed request is retried (so up to ``retries + 1`` attempts).
+        backoff: first retry delay in seconds; it doubles each retry, with jitter.
+        max_backoff: cap on one backoff delay.
+        max_retry_after: cap on a server's ``Retry-After``.
+        max_bytes: larger responses raise :class:`PayloadTooLarge`.
+        user_agent: the ``User-Agent`` header.
+    """
+
+    def __init__(
+        self,
+        cache_dir: str | Path | None = None,
+        *,
+        per_host: int = 4,
+        timeout: float = 30.0,
+        connect_timeout: float = 10.0,
+        retries: int = 4,
+        backoff: float = 0.5,
+        max_backoff: float = 30.0,
+        max_retry_after: float = 120.0,
+        max_bytes: int = 512 * 2**20,
+        user_agent: str = USER_AGENT,
+    ):
+        if per_host < 1:
+            raise ValueError("per_host must be at least 1")
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else None
+        self.per_host = per_host
+        self.timeout = (min(connect_timeout, timeout), timeout)
+        self.retries = max(0, retries)
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self.max_retry_after = max_retry_after
+        self.max_bytes = max_bytes
+        self._session = requests.Session()
+        self._session.headers["User-Agent"] = user_agent
+        # Enough pooled connections per host for every slot, so none is opened and dropped.
+        adapter = HTTPAdapter(pool_connections=32, pool_maxsize=max(per_host, 10), max_retries=0)
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
+        self._lock = threading.Lock()
+        self._slots: dict[str, threading.BoundedSemaphore] = {}
+        self._stats = FetchStats()
+        self._closed = threading.Event()
+
+    # -- public -------------------------------------------------------------------------------
+
+    @property
+    def stats(self) -> FetchStats:
+        """A snapshot of the counters."""
+        with self._lock:
+            return replace(self._stats)
+
+    def get(self, url: str) -> bytes:
+        """The body of ``url`` (from the cache when there), retrying transient failures.
+
+        Raises:
+            FetchError: the server refused, or every attempt failed (names the last reason).
+            PayloadTooLarge: the body is larger than ``max_bytes``.
+        """
+        cached = self._cache_read(url)
+        if cached is not None:
+            self._count(cache_hits=1)
+            return cached
+        data = self._fetch(url)
+        self._cache_write(url, data)
+        return data
+
+    def load(self, uri: str) -> bytes:
+        """The bytes behind an http(s) URL, a ``file://`` URI or a local path.
+
+        Raises:
+            FetchError: as :meth:`get`, or an unsupported URI scheme.
+            SourceError: a local file cannot be read.
+        """
+        parts = urlsplit(uri)
+        scheme = parts.scheme.lower()
+        if scheme in ("http", "https"):
+            return self.get(uri)
+        if scheme == "file":
+            path = _file_path(parts.netloc, parts.path)
+        elif len(scheme) > 1:  # a one-letter scheme is a Windows drive: C:\scans\0001.jpg
+            raise FetchError(f"unsupported URI scheme {scheme!r}", parameter=uri)
+        else:
+            path = uri
+        try:
+            return Path(path).read_bytes()
+        except OSError as e:
+            raise SourceError(f"cannot read: {e.strerror or e}", parameter=path) from None
+
+    def close(self) -> None:
+        """Stop: pending backoff waits end with FetchError, pooled connections close."""
+        self._closed.set()
+        self._session.close()
+
+    def __enter__(self) -> "Fetcher":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- HTTP ---------------------------------------------------------------------------------
+
+    def _fetch(self, url: str) -> bytes:
+        host = urlsplit(url).netloc.lower()
+        reason, wait = "", None
+        for attempt in range(self.retries + 1):
+            if attempt:
+                self._count(retries=1)
+                if self._closed.wait(self._delay(attempt, wait)):
+                    raise FetchError(f"fetcher closed while retrying ({reason})", parameter=url)
+            try:
+                with self._slot(host):
+                    return self._attempt(url)
+            except _Transient as t:
+                reason, wait = t.reason, t.retry_after
+                log.info("%s: %s (attempt %d of %d)", url, reason, attempt + 1, self.retries + 1)
+        attempts = self.retries + 1
+        raise FetchError(f"{reason} (after {attempts} attempt{'s' if attempts > 1 else ''})",
+                         parameter=url)
+
+    def _attempt(self, url: str) -> bytes:
+        """One request. Raises _Transient for what a retry may cure, BookidxError otherwise."""
+        self._count(requests=1)
+        try:
+            resp = self._session.get(url, timeout=self.timeout, stream=True)
+        except requests.Timeout as e:
+            raise _Transient(f"timed out: {_why(e)}") from None
+        except requests.ConnectionError as e:
+            raise _Transient(f"connection failed: {_why(e)}") from None
+        except requests.RequestException as e:  # invalid URL, too many redirects
+            raise FetchError(f"{type(e).__name__}: {e}", parameter=url) from None
+        with resp:
+            status = f"HTTP {resp.status_code} {resp.reason or ''}".rstrip()
+            if resp.status_code in (408, 429) or (resp.status_code >= 500 and resp.status_code != 501):
+                wait = None
+                if resp.status_code in (429, 503):
+                    wait = parse_retry_after(resp.headers.get("Retry-After"))
+                raise _Transient(status, retry_after=wait)
+            if resp.status_code >= 400:
+                raise FetchError(status, parameter=url)
+            declared = _int_or_none(resp.headers.get("Content-Length"))
+            if declared is not None and declared > self.max_bytes:
+                raise PayloadTooLarge(f"response of {declared} bytes exceeds the limit of "
+                                      f"{self.max_bytes}", parameter=url)
+            body = bytearray()
+            try:
+                for chunk in resp.iter_content(_CHUNK):
+                    body += chunk
+                    if len(body) > self.max_bytes:
+                        raise PayloadTooLarge(f"response exceeds the limit of {self.max_bytes} bytes",
+                                              parameter=url)
+            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as e:
+                self._count(bytes=len(body))
+                raise _Transient(f"{status} body cut short after {len(body)} bytes: {_why(e)}") from None
+            self._count(bytes=len(body))
+            # urllib3 counts bytes on the wire (before gzip decoding), as Content-Length does.
+            wire = resp.raw.tell() if hasattr(resp.raw, "tell") else len(body)
+            if declared is not None and wire != declared:
+                raise _Transient(f"{status} body cut short: {wire} of {declared} bytes")
+            return bytes(body)
+
+    @contextmanager
+    def _slot(self, host: str) -> Iterator[None]:
+        with self._lock:
+            slot = self._slots.get(host)
+            if slot is None:
+                slot = self._slots[host] = threading.BoundedSemaphore(self.per_host)
+        with slot:
+            yield
+
+    def _delay(self, attempt: int, retry_after: float | None) -> float:
+        """Seconds to wait before retry ``attempt`` (1-based): Retry-After, else backoff."""
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), self.max_retry_after)
+        delay = min(self.backoff * 2 ** (attempt - 1), self.max_backoff)
+        # Jitter spreads the retries of many workers so they do not hit the server in step.
+        return delay * random.uniform(0.5, 1.0)
+
+    def _count(self, **deltas: int) -> None:
+        with self._lock:
+            for name, delta in deltas.items():
+                setattr(self._stats, name, getattr(self._stats, name) + delta)
+
+    # -- cache --------------------------------------------------------------------------------
+
+    def cache_path(self, url: str) -> Path | None:
+        """Where the body of ``url`` is (or would be) cached; None without a cache."""
+        if self.cache_dir is None:
+            return None
+        digest = hashlib.sha256(url.encode("utf-8")).hexdigest()
+        return self.cache_dir / digest[:2] / digest
+
+    def _cache_read(self, url: str) -> bytes | None:
+        path = self.cache_path(url)
+        if path is None:
+            return None
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def _cache_write(self, url: str, data: bytes) -> None:
+        path = self.cache_path(url)
+        if path is None:
+            return
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".part-")
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    f.write(data)
+                os.replace(tmp, path)
+            except BaseException:
+                os.unlink(tmp)
+                raise
+        except OSError as e:  # a full or read-only cache must not fail the fetch
+            log.warning("cannot cache %s in %s: %s", url, path, e)
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delay-seconds or an HTTP date (RFC 9110 §10.2.3)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    now_dt = datetime.fromtimestamp(time.time() if now is None else now, timezone.utc)
+    return max(0.0, (when - now_dt).total_seconds())
+
+
+def _file_path(netloc: str, path: str) -> str:
+    """The local path of a file URI; ``file://./images/1.tif`` (as METS writes) stays relative."""
+    local = url2pathname(path)
+    if netloc in ("", "localhost"):
+        return local
+    if netloc in (".", ".."):
+        return netloc + local
+    raise FetchError(f"file URI on another host ({netloc}) cannot be read",
+                     parameter=f"file://{netloc}{path}")
+
+
+def _int_or_none(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _why(exc: Exception) -> str:
+    """The innermost reason of a requests/urllib3 exception chain, which says what happened."""
+    while exc.args and isinstance(exc.args[0], Exception):
+        exc = exc.args[0]
+    reason = getattr(exc, "reason", None)
+    return str(reason if reason is not None else exc)

@@ -1,0 +1,308 @@
+"""fetch.Fetcher against a local fault-injecting HTTP server: retries, backoff, Retry-After,
+truncated bodies, timeouts, size limits, the per-host limit, the disk cache and local loads."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from email.utils import formatdate
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from bookidx.errors import FetchError, PayloadTooLarge, SourceError
+from bookidx.fetch import Fetcher, parse_retry_after
+
+BODY = bytes(range(256)) * 40  # 10 240 bytes
+
+
+class FaultServer(ThreadingHTTPServer):
+    """Answers each path from a script of steps; the last step repeats. Counts what it sees."""
+
+    daemon_threads = True
+
+    def __init__(self):
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.scripts: dict[str, list[tuple]] = {}
+        self.hits: dict[str, int] = {}
+        self.agents: list[str] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.lock = threading.Lock()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}{path}"
+
+    def script(self, path: str, *steps: tuple) -> str:
+        self.scripts[path] = list(steps)
+        return self.url(path)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: FaultServer
+
+    def log_message(self, *args):  # keep test output clean
+        pass
+
+    def do_GET(self):
+        srv = self.server
+        with srv.lock:
+            srv.hits[self.path] = srv.hits.get(self.path, 0) + 1
+            srv.agents.append(self.headers.get("User-Agent", ""))
+            steps = srv.scripts.get(self.path, [("status", 404)])
+            step = steps.pop(0) if len(steps) > 1 else steps[0]
+            srv.in_flight += 1
+            srv.max_in_flight = max(srv.max_in_flight, srv.in_flight)
+        try:
+            self._answer(*step)
+        finally:
+            with srv.lock:
+                srv.in_flight -= 1
+
+    def _answer(self, kind, *args):
+        if kind == "ok":  # ("ok", body, delay_before_headers)
+            body = args[0] if args else BODY
+            if len(args) > 1:
+                time.sleep(args[1])
+            self._send(200, body)
+        elif kind == "status":  # ("status", code, headers)
+            headers = args[1] if len(args) > 1 else {}
+            self._send(args[0], b"error page", headers)
+        elif kind == "truncate":  # promise the whole body, send half, hang up
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(BODY)))
+            self.end_headers()
+            self.wfile.write(BODY[: len(BODY) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+        elif kind == "chunked":  # no Content-Length: the size is only known while reading
+            self.protocol_version = "HTTP/1.1"
+            self.send_response(200)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            for _ in range(args[0]):
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(BODY), BODY))
+            self.wfile.write(b"0\r\n\r\n")
+            self.close_connection = True
+
+    def _send(self, code, body, headers=None):
+        self.send_response(code)
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.fixture
+def server():
+    srv = FaultServer()
+    thread = threading.Thread(target=srv.serve_forever, args=(0.02,), daemon=True)
+    thread.start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+def fast(**kw) -> Fetcher:
+    """A fetcher whose backoff is milliseconds, so retry tests take no time."""
+    kw = {"backoff": 0.01, "max_backoff": 0.05, "timeout": 2.0, "retries": 3, **kw}
+    return Fetcher(**kw)
+
+
+def test_500_then_200_is_retried_and_counted(server):
+    url = server.script("/a", ("status", 500), ("ok",))
+    with fast() as f:
+        assert f.get(url) == BODY
+        stats = f.stats
+    assert server.hits["/a"] == 2
+    assert (stats.requests, stats.retries, stats.cache_hits) == (2, 1, 0)
+    assert stats.bytes == len(BODY)  # error bodies are not read
+    assert server.agents[0].startswith("bookidx/")
+
+
+def test_persistent_5xx_raises_fetch_error_with_last_status(server):
+    url = server.script("/down", ("status", 502))
+    with fast(retries=2) as f:
+        with pytest.raises(FetchError) as err:
+            f.get(url)
+    assert server.hits["/down"] == 3
+    assert err.value.parameter == url and err.value.code == 502
+    assert "HTTP 502" in err.value.detail and "3 attempts" in err.value.detail
+
+
+def test_404_fails_at_once_without_retries(server):
+    url = server.script("/gone", ("status", 404))
+    with fast() as f:
+        with pytest.raises(FetchError, match="HTTP 404"):
+            f.get(url)
+        assert f.stats.retries == 0
+    assert server.hits["/gone"] == 1
+
+
+def test_429_waits_for_retry_after_seconds(server):
+    url = server.script("/busy", ("status", 429, {"Retry-After": "1"}), ("ok",))
+    with fast() as f:
+        t0 = time.perf_counter()
+        assert f.get(url) == BODY
+        waited = time.perf_counter() - t0
+    assert 0.95 <= waited < 3  # the server's second, not the 10 ms backoff
+    assert server.hits["/busy"] == 2
+
+
+def test_503_retry_after_is_capped(server):
+    url = server.script("/maint", ("status", 503, {"Retry-After": "3600"}), ("ok",))
+    with fast(max_retry_after=0.2) as f:
+        t0 = time.perf_counter()
+        assert f.get(url) == BODY
+        assert time.perf_counter() - t0 < 2
+
+
+def test_backoff_grows_exponentially(server):
+    url = server.script("/flaky", ("status", 500), ("status", 500), ("status", 500), ("ok",))
+    with fast(backoff=0.1, max_backoff=10) as f:
+        t0 = time.perf_counter()
+        assert f.get(url) == BODY
+        waited = time.perf_counter() - t0
+    # 0.1 + 0.2 + 0.4 with jitter in [0.5, 1]: between 0.35 and 0.7 s plus request time
+    assert 0.35 <= waited < 1.5
+
+
+def test_truncated_body_is_retried(server):
+    url = server.script("/cut", ("truncate",), ("ok",))
+    with fast() as f:
+        assert f.get(url) == BODY
+        assert f.stats.retries == 1
+
+
+def test_always_truncated_body_fails_naming_the_reason(server):
+    url = server.script("/cut", ("truncate",))
+    with fast(retries=1) as f:
+        with pytest.raises(FetchError, match="cut short"):
+            f.get(url)
+
+
+def test_slow_response_times_out_and_fails(server):
+    url = server.script("/slow", ("ok", BODY, 1.5))
+    with fast(timeout=0.2, retries=1) as f:
+        t0 = time.perf_counter()
+        with pytest.raises(FetchError, match="timed out"):
+            f.get(url)
+        assert time.perf_counter() - t0 < 1.2  # two 0.2 s timeouts, not two 1.5 s waits
+    assert server.hits["/slow"] == 2
+
+
+def test_slow_then_fast_recovers(server):
+    url = server.script("/slow", ("ok", BODY, 1.0), ("ok",))
+    with fast(timeout=0.2) as f:
+        assert f.get(url) == BODY
+
+
+def test_size_limit_from_content_length_and_while_streaming(server):
+    url = server.script("/big", ("ok",))
+    chunked = server.script("/stream", ("chunked", 5))
+    with fast(max_bytes=len(BODY) - 1) as f:
+        with pytest.raises(PayloadTooLarge) as err:
+            f.get(url)
+        assert err.value.code == 413 and err.value.parameter == url
+    with fast(max_bytes=3 * len(BODY)) as f:
+        with pytest.raises(PayloadTooLarge):
+            f.get(chunked)
+    assert server.hits["/big"] == 1 and server.hits["/stream"] == 1  # never retried
+
+
+def test_chunked_body_within_limit(server):
+    url = server.script("/stream", ("chunked", 3))
+    with fast() as f:
+        assert f.get(url) == BODY * 3
+
+
+@pytest.mark.parametrize("limit", [1, 3])
+def test_per_host_limit_bounds_concurrency(server, limit):
+    urls = [server.script(f"/p{i}", ("ok", BODY, 0.1)) for i in range(8)]
+    with fast(per_host=limit) as f, ThreadPoolExecutor(8) as pool:
+        bodies = list(pool.map(f.get, urls))
+    assert bodies == [BODY] * 8
+    assert server.max_in_flight == limit  # reached, and never exceeded
+
+
+def test_counters_are_consistent_under_threads(server):
+    urls = [server.script(f"/c{i}", ("status", 500), ("ok",)) for i in range(20)]
+    with fast(per_host=8) as f, ThreadPoolExecutor(8) as pool:
+        assert list(pool.map(f.get, urls)) == [BODY] * 20
+        stats = f.stats
+    assert stats.requests == 40 == sum(server.hits.values())
+    assert stats.retries == 20 and stats.bytes == 20 * len(BODY)
+
+
+def test_cache_means_a_rerun_fetches_nothing(server, tmp_path):
+    url = server.script("/doc", ("ok",))
+    with fast(cache_dir=tmp_path) as f:
+        assert f.get(url) == BODY
+        assert f.get(url) == BODY
+        assert (f.stats.requests, f.stats.cache_hits) == (1, 1)
+    digest = hashlib.sha256(url.encode()).hexdigest()
+    assert (tmp_path / digest[:2] / digest).read_bytes() == BODY
+    assert not list(tmp_path.rglob(".part-*"))  # no temporary file left behind
+    with fast(cache_dir=tmp_path) as again:  # a second run
+        assert again.get(url) == BODY
+        assert again.stats.requests == 0
+    assert server.hits["/doc"] == 1
+
+
+def test_failures_are_not_cached(server, tmp_path):
+    url = server.script("/x", ("status", 404), ("ok",))
+    with fast(cache_dir=tmp_path) as f:
+        with pytest.raises(FetchError):
+            f.get(url)
+        assert f.get(url) == BODY
+    assert server.hits["/x"] == 2
+
+
+def test_connection_refused_is_retried_then_fails(server):
+    port = server.server_address[1]
+    server.shutdown()
+    server.server_close()
+    with fast(retries=1) as f:
+        with pytest.raises(FetchError, match="connection failed"):
+            f.get(f"http://127.0.0.1:{port}/nobody")
+        assert f.stats.requests == 2
+
+
+def test_load_reads_paths_and_file_uris(tmp_path, monkeypatch):
+    page = tmp_path / "dir with space" / "0001.xml"
+    page.parent.mkdir()
+    page.write_bytes(b"<alto/>")
+    monkeypatch.chdir(tmp_path)
+    with Fetcher() as f:
+        assert f.load(str(page)) == b"<alto/>"
+        assert f.load(page.as_uri()) == b"<alto/>"  # file:///.../dir%20with%20space/0001.xml
+        assert f.load("file://localhost" + page.as_uri()[len("file://"):]) == b"<alto/>"
+        assert f.load("file://./dir%20with%20space/0001.xml") == b"<alto/>"  # as METS writes it
+        with pytest.raises(SourceError) as err:
+            f.load(str(tmp_path / "missing.xml"))
+        assert err.value.parameter.endswith("missing.xml") and err.value.code == 422
+        with pytest.raises(FetchError, match="scheme"):
+            f.load("ftp://example.org/a.xml")
+        assert f.stats.requests == 0
+
+
+def test_load_fetches_http(server):
+    url = server.script("/m.json", ("ok", b"{}"))
+    with fast() as f:
+        assert f.load(url) == b"{}"
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("120", 120.0),
+    (" 0 ", 0.0),
+    (formatdate(1_000_030, usegmt=True), 30.0),  # an HTTP date 30 s after "now"
+    (formatdate(999_000, usegmt=True), 0.0),     # a date in the past: go now
+    ("soon", None),
+    (None, None),
+])
+def test_parse_retry_after(value, expected):
+    assert parse_retry_after(value, now=1_000_000) == expected
