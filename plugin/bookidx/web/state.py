@@ -46,6 +46,7 @@ class Collection:
         self.index_lock = threading.Lock()
         self.model_lock = threading.Lock()
         self.crop_lock = threading.Lock()
+        self.crop_reader: Any = None  # bookidx.crops.CropReader, built on the first crop served
         self.crop_cache: dict[int, bytes] = {}  # insertion-ordered: oldest first (FIFO)
         self.crop_bytes = 0
 
@@ -92,6 +93,14 @@ def setting(name: str) -> Any:
         return getattr(defaults, name)
     except AttributeError:
         raise ConfigError(f"unknown setting {name!r}", name) from None
+
+
+def setting_list(name: str) -> list[str]:
+    """A list setting; a string is split on commas (values from environment files come so)."""
+    value = setting(name)
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return list(value or ())
 
 
 def current_index() -> Index:

@@ -1,0 +1,112 @@
+"""Query images a client supplies: an upload, or a URL on a host the operator allowed.
+
+Both are untrusted, so both are bounded before decoding: the body by
+``BOOKIDX_MAX_UPLOAD_BYTES`` (413) and the decoded size by ``BOOKIDX_MAX_UPLOAD_PIXELS`` (413,
+checked from the header before any pixel is decoded — a 100 kB PNG can claim 50k x 50k pixels).
+The server fetches a client-named URL only when it starts with one of the operator's
+``BOOKIDX_FETCH_ALLOWLIST`` prefixes (same scheme, same host and port, path under the prefix);
+with an empty list, the default, it fetches nothing, so it cannot be used to probe the network
+behind it (server-side request forgery).
+"""
+
+from __future__ import annotations
+
+import io
+from urllib.parse import unquote, urljoin, urlsplit
+
+import requests
+from flask import request
+from PIL import Image, UnidentifiedImageError
+
+from .. import __version__
+from ..errors import BadRequest, FetchError, PayloadTooLarge
+from .state import setting, setting_list
+
+MAX_REDIRECTS = 3
+TIMEOUT = (5.0, 20.0)  # connect, read (seconds)
+USER_AGENT = f"bookidx/{__version__} (query image fetch)"
+
+
+def uploaded_image() -> Image.Image:
+    """The ``image`` field of a multipart/form-data request, decoded.
+
+    Raises:
+        PayloadTooLarge: body or image over the configured limits.
+        BadRequest: no ``image`` field, or not an image Pillow can read.
+    """
+    limit = setting("BOOKIDX_MAX_UPLOAD_BYTES")
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge(f"upload is {request.content_length} bytes; the limit is {limit}", "image")
+    # Flask >= 3.1: also bounds bodies sent without Content-Length (chunked), while parsing the form.
+    request.max_content_length = limit
+    upload = request.files.get("image")
+    if upload is None:
+        raise BadRequest("send the query image as the multipart/form-data field 'image'", "image")
+    return decode(upload.stream.read(limit + 1), "image")
+
+
+def fetched_image(url: str) -> Image.Image:
+    """The image at a client-named ``url``, fetched only when the allow-list covers it.
+
+    Raises:
+        BadRequest: fetching is off, or the URL (or a redirect) is outside the allow-list.
+        FetchError: the remote server failed or did not answer in time.
+        PayloadTooLarge: the image is over the configured limits.
+    """
+    allowlist = setting_list("BOOKIDX_FETCH_ALLOWLIST")
+    if not allowlist:
+        raise BadRequest(
+            "this server does not fetch images by URL (BOOKIDX_FETCH_ALLOWLIST is empty); upload the image with POST",
+            "image_url",
+        )
+    limit = setting("BOOKIDX_MAX_UPLOAD_BYTES")
+    for _ in range(MAX_REDIRECTS + 1):
+        if not any(allowed(url, prefix) for prefix in allowlist):
+            raise BadRequest("image_url is not on a host this server may fetch from", "image_url")
+        try:
+            # Redirects are followed by hand so that each hop is checked against the allow-list.
+            with requests.get(url, stream=True, timeout=TIMEOUT, allow_redirects=False, headers={"User-Agent": USER_AGENT}) as r:
+                if r.is_redirect:
+                    url = urljoin(url, r.headers["Location"])
+                    continue
+                if r.status_code != 200:
+                    raise FetchError(f"image_url answered HTTP {r.status_code}", "image_url")
+                data = r.raw.read(limit + 1, decode_content=True)
+        except requests.RequestException as e:
+            raise FetchError(f"image_url could not be fetched: {type(e).__name__}", "image_url") from e
+        return decode(data, "image_url")
+    raise FetchError(f"image_url redirected more than {MAX_REDIRECTS} times", "image_url")
+
+
+def allowed(url: str, prefix: str) -> bool:
+    """Whether ``url`` is under ``prefix``: same scheme and host:port, path below the prefix's.
+
+    A plain ``startswith`` would let ``https://iiif.example.org.evil.net/`` pass for
+    ``https://iiif.example.org``; dot segments could climb out of the prefix's path.
+    """
+    u, p = urlsplit(url), urlsplit(prefix)
+    if u.scheme not in ("http", "https") or u.scheme != p.scheme or "@" in u.netloc:
+        return False
+    if u.netloc.lower() != p.netloc.lower():
+        return False
+    if any(seg in (".", "..") for seg in unquote(u.path).split("/")):
+        return False
+    base = p.path if p.path.endswith("/") else p.path + "/"
+    return p.path in ("", "/") or u.path == p.path or u.path.startswith(base)
+
+
+def decode(data: bytes, parameter: str) -> Image.Image:
+    """Bytes to a loaded PIL image, refusing more than the byte and pixel limits."""
+    limit = setting("BOOKIDX_MAX_UPLOAD_BYTES")
+    if len(data) > limit:
+        raise PayloadTooLarge(f"image is over {limit} bytes", parameter)
+    max_pixels = setting("BOOKIDX_MAX_UPLOAD_PIXELS")
+    try:
+        image = Image.open(io.BytesIO(data))
+        if image.width * image.height > max_pixels:
+            raise PayloadTooLarge(f"image is {image.width}x{image.height} pixels; the limit is {max_pixels:.0f} pixels", parameter)
+        image.load()
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as e:
+        raise BadRequest(f"not an image this server can read ({type(e).__name__})", parameter) from e
+    return image
+

@@ -1,0 +1,260 @@
+"""The OpenAPI 3.1 document (https://spec.openapis.org/oas/v3.1.0) of one mounted collection.
+
+Built per request because the server URL (the blueprint's prefix) and the caps (``limit``
+maximum, paging depth) are the collection's own settings. Response schemas are JSON Schema
+2020-12, the dialect OpenAPI 3.1 uses, and say what the views really return (tests validate
+live responses against them), so schema-driven fuzzers and client generators can rely on it.
+The IIIF routes add their own paths through ``bookidx.web.iiif.openapi_paths()`` when present.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import __version__
+from . import params
+from .state import external_url, setting
+
+DESCRIPTION = """\
+Image search over one collection of digitised books.
+
+* `mode=keyword`: BM25 (SQLite FTS5) over captions and surrounding text.
+* `mode=vector`: the text's embedding (needs a vision-language model such as SigLIP) against
+  the images' embeddings; cosine similarity is the score.
+* `mode=fused` (default): reciprocal rank fusion of the two lists, score = Σ 1/(60 + rank)
+  (Cormack, Clarke & Büttcher 2009); keyword only when the model has no text encoder.
+* Image queries (`similar`, `image_url`, or a POSTed `image`) are vector searches; with `q`
+  as well, the query vector mixes image and text, `w` being the image's share.
+
+Item ids are decimal strings (63-bit integers do not fit in a JavaScript number). Regions are
+in canvas coordinates. Errors are `{"error": status, "detail": text, "parameter": name|null}`.
+"""
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    return {str(code): _ref(f"responses/E{code}") for code in codes}
+
+
+def _nullable(type_: str) -> dict[str, Any]:
+    return {"type": [type_, "null"]}
+
+
+def schemas() -> dict[str, Any]:
+    """Component schemas: Error, Hit, Item, SearchResponse, and the small endpoints' bodies."""
+    string, integer = {"type": "string"}, {"type": "integer"}
+    box = {"type": "object", "required": ["x", "y", "w", "h"], "properties": {k: integer for k in "xywh"}}
+    book = {
+        "type": ["object", "null"],
+        "required": ["id", "title", "creator", "date"],
+        "properties": {
+            "id": string, "title": string, "creator": string, "date": string, "language": string,
+            "metadata": {"type": "array", "items": {"type": "array", "items": string, "minItems": 2, "maxItems": 2}},
+        },
+    }
+    hit_props = {
+        "id": {"type": "string", "pattern": "^[0-9]{1,19}$", "description": "Item key, decimal"},
+        "score": {"type": ["number", "null"], "description": "Higher is better; null outside a search"},
+        "manifest": _nullable("string"),
+        "canvas": string,
+        "region": {**box, "description": "Canvas coordinates"},
+        "xywh": {"type": "string", "pattern": "^-?[0-9]+,-?[0-9]+,[0-9]+,[0-9]+$"},
+        "thumbnail": {"type": "string", "format": "uri"},
+        "caption": string,
+        "kind": string,
+        "class": _nullable("string"),
+        "page": {"type": "object", "required": ["index", "label"], "properties": {"index": integer, "label": string}},
+        "book": book,
+        "links": {
+            "type": "object", "required": ["self", "similar"],
+            "properties": {"self": {"type": "string", "format": "uri"}, "similar": {"type": "string", "format": "uri"}},
+        },
+    }
+    hit = {"type": "object", "required": sorted(hit_props), "properties": hit_props}
+    item_props = {
+        **hit_props,
+        "page": {
+            "type": "object", "required": ["index", "label", "id", "width", "height"],
+            "properties": {"index": integer, "label": string, "id": string, "width": integer, "height": integer},
+        },
+        "box": {**box, "description": "Page-image pixels"},
+        "image": {
+            "type": "object", "required": ["width", "height", "service", "api", "url"],
+            "properties": {"width": integer, "height": integer, "service": _nullable("string"),
+                           "api": _nullable("integer"), "url": _nullable("string")},
+        },
+        "context": string,
+        "tags": {"type": "array", "items": string},
+    }
+    return {
+        "Error": {
+            "type": "object", "required": ["error", "detail", "parameter"],
+            "properties": {"error": integer, "detail": string, "parameter": _nullable("string")},
+        },
+        "Hit": hit,
+        "Item": {"type": "object", "required": sorted(item_props), "properties": item_props},
+        "SearchResponse": {
+            "type": "object", "required": ["query", "mode", "page", "limit", "hits", "next", "more"],
+            "properties": {
+                "query": {"type": "object", "description": "The parameters as understood"},
+                "mode": {"enum": list(params.MODES)},
+                "page": integer, "limit": integer,
+                "hits": {"type": "array", "items": _ref("schemas/Hit")},
+                "next": {"type": ["string", "null"], "format": "uri", "description": "The next page; null on the last (and for POST)"},
+                "more": {"type": "boolean", "description": "Whether a next page exists"},
+            },
+        },
+        "Manifests": {
+            "type": "object", "required": ["manifests"],
+            "properties": {"manifests": {"type": "array", "items": {"type": "object"}}},
+        },
+        "Stats": {
+            "type": "object", "required": ["items", "model", "stats"],
+            "properties": {"items": integer, "model": {"type": "object"}, "stats": {"type": "object"}},
+        },
+        "Health": {
+            "type": "object", "required": ["status", "items", "model", "model_loaded"],
+            "properties": {"status": {"const": "ok"}, "items": integer, "model": string, "model_loaded": {"type": "boolean"}},
+        },
+    }
+
+
+def parameters() -> dict[str, Any]:
+    max_results, max_depth = setting("BOOKIDX_MAX_RESULTS"), setting("BOOKIDX_MAX_DEPTH")
+    year = {"type": "integer", "minimum": -params.YEAR_LIMIT, "maximum": params.YEAR_LIMIT}
+    many = {"type": "array", "items": {"type": "string"}}
+
+    def query(name: str, schema: dict[str, Any], description: str, **extra: Any) -> dict[str, Any]:
+        return {"name": name, "in": "query", "required": False, "schema": schema, "description": description, **extra}
+
+    return {
+        "q": query("q", {"type": "string", "maxLength": params.MAX_QUERY_CHARS}, "Text query"),
+        "mode": query("mode", {"enum": list(params.MODES), "default": "fused"}, "Ranking (see the API description)"),
+        "w": query("w", {"type": "number", "minimum": 0, "maximum": 1, "default": 0.5}, "Image share in a text+image query"),
+        "similar": query("similar", {"type": "string", "pattern": "^[0-9]{1,19}$"}, "Find items similar to this item id"),
+        "image_url": query("image_url", {"type": "string"}, "Find items similar to the image at this URL; only URLs under the server's BOOKIDX_FETCH_ALLOWLIST (none by default: 400)"),
+        "limit": query("limit", {"type": "integer", "minimum": 1, "maximum": max_results, "default": setting("BOOKIDX_DEFAULT_LIMIT")}, "Hits per page"),
+        "page": query("page", {"type": "integer", "minimum": 1, "maximum": max_depth, "default": 1}, f"Page number, from 1; page * limit may be at most {max_depth} (else 400)"),
+        "manifest": query("manifest", {"type": "string"}, "Only items from this IIIF manifest id"),
+        "book": query("book", {"type": "string"}, "Only items from this book id"),
+        "canvas": query("canvas", {"type": "string"}, "Only items on this canvas (page) id"),
+        "kind": query("kind", many, "Only items of these kinds (repeat the parameter)", style="form", explode=True),
+        "class": query("class", many, "Only items of these classes (repeat the parameter)", style="form", explode=True),
+        "date_from": query("date_from", year, "Only items from books dated this year or later"),
+        "date_to": query("date_to", year, "Only items from books dated this year or earlier"),
+        "id": {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[0-9]{1,19}$"}, "description": "Item id"},
+    }
+
+
+def responses() -> dict[str, Any]:
+    error = _ref("schemas/Error")
+    texts = {
+        400: "Invalid parameter (named in `parameter`)",
+        404: "No such item",
+        413: "Upload or image over the server's limits",
+        422: "The item's source image cannot be read",
+        500: "Server misconfigured (index missing) or internal error",
+        502: "A remote image server failed",
+    }
+    return {f"E{code}": _json(error, text) for code, text in texts.items()}
+
+
+def paths() -> dict[str, Any]:
+    p = lambda *names: [_ref(f"parameters/{n}") for n in names]  # noqa: E731
+    filters = p(*params.FILTER_PARAMS)
+    search_json = _json(_ref("schemas/SearchResponse"), "Hits, best first")
+    return {
+        "/": {"get": {
+            "operationId": "page", "summary": "A search page with the widget",
+            "responses": {"200": {"description": "HTML", "content": {"text/html": {"schema": {"type": "string"}}}}, **_errors(500)},
+        }},
+        "/api/search": {
+            "get": {
+                "operationId": "search", "summary": "Search by text, by item (similar) or by image URL",
+                "parameters": p("q", "mode", "w", "similar", "image_url", "limit", "page") + filters,
+                "responses": {"200": search_json, **_errors(400, 404, 413, 422, 500, 502)},
+            },
+            "post": {
+                "operationId": "searchImage", "summary": "Search by an uploaded image, optionally with text",
+                "parameters": p("mode", "limit", "page") + filters,
+                "requestBody": {"required": True, "content": {"multipart/form-data": {
+                    "schema": {
+                        "type": "object", "required": ["image"],
+                        "properties": {
+                            "image": {"type": "string", "format": "binary", "contentMediaType": "application/octet-stream"},
+                            "q": {"type": "string", "maxLength": params.MAX_QUERY_CHARS},
+                            "w": {"type": "number", "minimum": 0, "maximum": 1},
+                        },
+                    },
+                    "encoding": {"image": {"contentType": "image/*, application/octet-stream"}},
+                }}},
+                "responses": {"200": search_json, **_errors(400, 413, 500)},
+            },
+        },
+        "/api/items/{id}": {"get": {
+            "operationId": "item", "summary": "One item's record", "parameters": p("id"),
+            "responses": {"200": _json(_ref("schemas/Item"), "The item"), **_errors(404, 500)},
+        }},
+        "/api/items/{id}/similar": {"get": {
+            "operationId": "itemSimilar", "summary": "Items whose images are most like this one's",
+            "parameters": p("id", "limit", "page") + filters,
+            "responses": {"200": search_json, **_errors(400, 404, 500)},
+        }},
+        "/api/manifests": {"get": {
+            "operationId": "manifests", "summary": "The IIIF manifests (books) in the index",
+            "responses": {"200": _json(_ref("schemas/Manifests"), "Manifests"), **_errors(500)},
+        }},
+        "/api/stats": {"get": {
+            "operationId": "stats", "summary": "Counts and the model",
+            "responses": {"200": _json(_ref("schemas/Stats"), "Statistics"), **_errors(500)},
+        }},
+        "/api/health": {"get": {
+            "operationId": "health", "summary": "Liveness: the index opens",
+            "responses": {"200": _json(_ref("schemas/Health"), "Healthy"), **_errors(500)},
+        }},
+        "/openapi.json": {"get": {
+            "operationId": "openapi", "summary": "This document",
+            "responses": {"200": {"description": "OpenAPI 3.1", "content": {"application/json": {"schema": {"type": "object"}}}}},
+        }},
+        "/crops/{id}.jpg": {"get": {
+            "operationId": "crop", "summary": "A thumbnail of the item (redirects to the IIIF server when there is one)",
+            "parameters": p("id"),
+            "responses": {
+                "200": {"description": "JPEG", "content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}}},
+                "302": {"description": "The IIIF Image API URL of the thumbnail", "headers": {"Location": {"schema": {"type": "string"}}}},
+                "304": {"description": "Not modified (If-None-Match)"},
+                **_errors(404, 422, 500, 502),
+            },
+        }},
+        "/static/{filename}": {"get": {
+            "operationId": "static", "summary": "The widget's files (bookidx.js: <bookidx-search>, <bookidx-similar>)",
+            "parameters": [{"name": "filename", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {"200": {"description": "The file"}, "304": {"description": "Not modified"}, **_errors(404)},
+        }},
+    }
+
+
+def document() -> dict[str, Any]:
+    """The whole document for the collection serving the current request."""
+    root = external_url(".openapi")[: -len("/openapi.json")]
+    all_paths = paths()
+    try:
+        from .iiif import openapi_paths
+    except ImportError:  # the IIIF routes describe themselves once they offer openapi_paths()
+        pass
+    else:
+        all_paths.update(openapi_paths())
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "bookidx", "version": __version__, "description": DESCRIPTION},
+        "servers": [{"url": root}],
+        "paths": all_paths,
+        "components": {"schemas": schemas(), "parameters": parameters(), "responses": responses()},
+    }

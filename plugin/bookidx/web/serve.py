@@ -1,0 +1,69 @@
+"""``bookidx serve DIR``: one collection on waitress, a production WSGI server in pure Python.
+
+The app is nothing but the blueprint at ``/bookidx`` and a redirect from ``/`` to its search
+page. The index is opened (and checked) before the first request, so a wrong path fails at
+start-up rather than on the first visitor; the query model still loads on the first query that
+needs it. Waitress serves requests from a pool of ``threads``; the index and the model are
+shared by them (web/state.py).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Iterable
+
+from flask import Flask, redirect, url_for
+
+from ..errors import ConfigError
+from . import config as defaults
+from . import create_blueprint
+from .state import normalise_settings
+
+log = logging.getLogger("bookidx.web")
+
+
+def create_app(index_dir: str, *, cors_origins: Iterable[str] = (), **config: Any) -> Flask:
+    """A Flask app serving ``index_dir`` at ``/bookidx`` (``config``: BOOKIDX_* settings).
+
+    Raises:
+        ConfigError: the index cannot be opened.
+    """
+    app = Flask("bookidx.serve")
+    app.register_blueprint(create_blueprint(index_dir, cors_origins=tuple(cors_origins), **config))
+    app.add_url_rule("/", "home", lambda: redirect(url_for("bookidx.page")))
+    with app.test_client() as client:  # open the index now: fail at start-up, not on a visitor
+        answer = client.get("/bookidx/api/health")
+        if answer.status_code != 200:
+            raise ConfigError(answer.get_json()["detail"], "index")
+    return app
+
+
+def make_server(
+    index_dir: str, host: str = "127.0.0.1", port: int = 8000, threads: int = 8,
+    cors_origins: Iterable[str] = (), **config: Any,
+) -> Any:
+    """A ready waitress server (not yet running); ``.run()`` serves, ``.close()`` stops it.
+
+    ``port=0`` picks a free port; the bound one is ``server.effective_port``.
+    """
+    from waitress import create_server
+
+    app = create_app(index_dir, cors_origins=cors_origins, **config)
+    upload = normalise_settings(config).get("BOOKIDX_MAX_UPLOAD_BYTES", defaults.BOOKIDX_MAX_UPLOAD_BYTES)
+    # Waitress refuses larger bodies before Flask sees them (plain-text 413); the blueprint's
+    # JSON 413 for uploads over BOOKIDX_MAX_UPLOAD_BYTES applies below this backstop.
+    body_limit = 2 * upload + 65536
+    return create_server(app, host=host, port=port, threads=threads, ident="bookidx", max_request_body_size=body_limit)
+
+
+def serve(
+    index_dir: str, host: str = "127.0.0.1", port: int = 8000, threads: int = 8,
+    cors_origins: Iterable[str] = (), **config: Any,
+) -> None:
+    """Serve ``index_dir`` until interrupted (Ctrl-C). See :func:`make_server` for the arguments."""
+    server = make_server(index_dir, host, port, threads, cors_origins, **config)
+    log.warning("bookidx: serving %s on http://%s:%s/bookidx/", index_dir, host, server.effective_port)
+    try:
+        server.run()
+    finally:
+        server.close()

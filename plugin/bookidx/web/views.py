@@ -1,0 +1,198 @@
+"""The JSON API of one collection: search, items, similar items, manifests, stats, health, crops.
+
+The endpoints, parameters and response shapes are specified by the OpenAPI 3.1 document that
+``GET <prefix>/openapi.json`` serves (built in web/openapi.py). Ranking is ``bookidx.search``'s,
+shared with the CLI: ``fused`` is reciprocal rank fusion (k = 60) of the keyword (BM25) and
+vector lists; see that module. The views are plain functions over the request context; all
+state is the collection's (web/state.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify, redirect, render_template, request
+
+from ..adapters.records import Region
+from ..errors import NotFound
+from ..search import Query, run
+from . import openapi, params
+from .crops import crop_jpeg
+from .images import fetched_image, uploaded_image
+from .state import (
+    collection,
+    current_embedder,
+    current_index,
+    external_url,
+    hit_json,
+    model_loaded,
+    region_json,
+    setting,
+    thumbnail,
+)
+
+#: Query parameters carried over into the ``next`` link (everything else is dropped).
+NEXT_PARAMS = ("q", "similar", "image_url", "mode", "w", "limit", *params.FILTER_PARAMS)
+
+
+def add_routes(bp: Blueprint) -> None:
+    """Register the API views on ``bp`` (endpoint names are what ``url_for(".name")`` uses)."""
+    bp.add_url_rule("/", "page", page)
+    bp.add_url_rule("/api/search", "search", search, methods=["GET"])
+    bp.add_url_rule("/api/search", "search_image", search_image, methods=["POST"])
+    bp.add_url_rule("/api/items/<item_id>", "item", item)
+    bp.add_url_rule("/api/items/<item_id>/similar", "item_similar", item_similar)
+    bp.add_url_rule("/api/manifests", "manifests", manifests)
+    bp.add_url_rule("/api/stats", "stats", stats)
+    bp.add_url_rule("/api/health", "health", health)
+    bp.add_url_rule("/openapi.json", "openapi", openapi_json)
+    bp.add_url_rule("/crops/<item_id>.jpg", "crop", crop)
+
+
+def page() -> Any:
+    """The collection's own search page: the widget over this API (hosts embed it instead)."""
+    return render_template(
+        "bookidx/search.html", title=f"Image search: {request.blueprint}", items=len(current_index()),
+        base=external_url(".page"), limit=setting("BOOKIDX_DEFAULT_LIMIT"),
+    )
+
+
+def search() -> Any:
+    """Text, item→similar (``similar``) or image-URL (``image_url``) search."""
+    args = request.args
+    similar = params.key(args["similar"], "similar") if args.get("similar") else None
+    image = fetched_image(args["image_url"]) if args.get("image_url") else None
+    return _results(args, text=params.text(args), image=image, similar=similar, weight=params.weight(args), endpoint=".search")
+
+
+def search_image() -> Any:
+    """Image search: the multipart ``image`` field, optionally mixed with text ``q`` by ``w``.
+
+    The next page cannot be a link (it needs the image again), so ``next`` is null and ``more``
+    says whether to post again with ``page`` + 1.
+    """
+    image = uploaded_image()
+    form = request.form
+    return _results(request.args, text=params.text(form), image=image, weight=params.weight(form), endpoint=None)
+
+
+def item(item_id: str) -> Any:
+    region = current_index().get(params.key(item_id, "id", missing=NotFound))
+    return jsonify(item_json(region))
+
+
+def item_similar(item_id: str) -> Any:
+    key = params.key(item_id, "id", missing=NotFound)
+    return _results(
+        request.args, text=None, similar=key, mode="vector",
+        endpoint=".item_similar", view_args={"item_id": item_id}, echo={"similar": item_id},
+    )
+
+
+def manifests() -> Any:
+    return jsonify({"manifests": current_index().manifests()})
+
+
+def stats() -> Any:
+    index = current_index()
+    return jsonify({"items": len(index), "model": index.info["model"], "stats": index.stats()})
+
+
+def health() -> Any:
+    """Cheap liveness and readiness: the index opens; says whether the query model is loaded."""
+    index = current_index()
+    return jsonify({"status": "ok", "items": len(index), "model": index.info["model"]["model"], "model_loaded": model_loaded()})
+
+
+def openapi_json() -> Any:
+    return jsonify(openapi.document())
+
+
+def crop(item_id: str) -> Any:
+    """A thumbnail-sized JPEG of the item, for collections whose pages have no IIIF service."""
+    key = params.key(item_id, "id", missing=NotFound)
+    region = current_index().get(key)
+    if region.page.image.service:  # the IIIF server cuts it better and closer to the viewer
+        return redirect(thumbnail(region), code=302)
+    side = setting("BOOKIDX_THUMBNAIL_SIZE")
+    response = current_app.response_class(crop_jpeg(region, side), mimetype="image/jpeg")
+    # A key names one image and one box for good, so a crop never changes: cache it hard.
+    response.set_etag(f"{key}-{side}")
+    response.cache_control.public = True
+    response.cache_control.max_age = 7 * 24 * 3600
+    return response.make_conditional(request)
+
+
+def item_json(region: Region) -> dict[str, Any]:
+    """An item's full record: the HIT fields plus context, box, image and book details.
+
+    Local file paths are left out: they say nothing to a client and something to an attacker.
+    """
+    out = region_json(region)
+    page, image, book = region.page, region.page.image, region.book
+    out["page"] = {"index": page.index, "label": page.label, "id": page.id, "width": page.width, "height": page.height}
+    out["box"] = {"x": region.box.x, "y": region.box.y, "w": region.box.w, "h": region.box.h}
+    out["image"] = {"width": image.width, "height": image.height, "service": image.service, "api": image.api, "url": image.url}
+    out["context"] = region.context
+    out["tags"] = list(region.tags)
+    if book is not None:
+        out["book"].update(language=book.language, metadata=[[k, v] for k, v in book.metadata])
+    return out
+
+
+def _results(
+    args: Any,
+    *,
+    text: str | None,
+    image: Any = None,
+    similar: int | None = None,
+    weight: float = 0.5,
+    mode: str | None = None,
+    endpoint: str | None,
+    view_args: dict[str, str] | None = None,
+    echo: dict[str, Any] | None = None,
+) -> Any:
+    """Run one query and shape the search response, with a ``next`` link when there is more."""
+    paging = params.paging(
+        args,
+        default_limit=setting("BOOKIDX_DEFAULT_LIMIT"),
+        max_results=setting("BOOKIDX_MAX_RESULTS"),
+        max_depth=setting("BOOKIDX_MAX_DEPTH"),
+    )
+    mode = mode or params.mode(args)
+    filters = params.filters(args)
+    index = current_index()
+    from ..store import Filters
+
+    query = Query(
+        text=text, image=image, similar=similar, weight=weight, mode=mode,
+        filters=Filters(**filters) if filters else None,
+        limit=paging.limit + 1,  # one more than shown tells whether there is a next page
+        offset=paging.offset,
+    )
+    hits = run(index, query, current_embedder)
+    more = len(hits) > paging.limit
+    next_url = None
+    if more and endpoint and (paging.page + 1) * paging.limit <= setting("BOOKIDX_MAX_DEPTH"):
+        carried = {k: v for k, v in args.lists() if k in NEXT_PARAMS}
+        next_url = external_url(endpoint, **(view_args or {}), **carried, page=paging.page + 1)
+    visual = image is not None or similar is not None
+    return jsonify({
+        "query": echo if echo is not None else params.echo(args) | ({"q": text} if text else {}),
+        "mode": _effective_mode(mode, visual),
+        "page": paging.page,
+        "limit": paging.limit,
+        "hits": [hit_json(h) for h in hits[: paging.limit]],
+        "next": next_url,
+        "more": more,
+    })
+
+
+def _effective_mode(mode: str, visual: bool) -> str:
+    """What ``bookidx.search.run`` did: image queries are vector searches; fused text queries
+    are keyword-only when the model has no text encoder."""
+    if visual:
+        return "vector"
+    if mode == "fused" and not (model_loaded() and collection().embedder.supports_text):
+        return "keyword"
+    return mode
