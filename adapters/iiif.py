@@ -160,15 +160,29 @@ def read_manifest(doc: Mapping | bytes, *, source: str, report: Report | None = 
 def _document(doc: Mapping | bytes, want: str, source: str, report: Report | None) -> Mapping:
     if isinstance(doc, (bytes, bytearray)):
         doc = parse_json(bytes(doc), source=source, report=report)
-    ident = str(doc.get("id") or doc.get("@id") or "") if isinstance(doc, Mapping) else ""
-    if "{{" in ident or "{%" in ident:
-        raise SourceError(f"unrendered Jekyll/Liquid template (id {ident!r}), not a published "
-                          f"IIIF document", source)
+    placeholder = _placeholder_id(doc)
+    if placeholder:
+        raise SourceError(f"unrendered Jekyll/Liquid template (id {placeholder!r}), not a "
+                          f"published IIIF document", source)
     kind = kind_of(doc)
     if kind != want:
         what = _type(doc) if isinstance(doc, Mapping) and _type(doc) else kind or "unknown JSON"
         raise SourceError(f"not a IIIF {want} ({what})", source)
     return doc
+
+
+def _placeholder_id(obj: Any) -> str | None:
+    """The first id holding a ``{{ ... }}`` template placeholder (IIIF cookbook sources)."""
+    if isinstance(obj, Mapping):
+        for key, value in obj.items():
+            if key in ("id", "@id") and isinstance(value, str) and "{{" in value:
+                return value
+            found = _placeholder_id(value) if isinstance(value, (Mapping, list)) else None
+            if found:
+                return found
+    elif isinstance(obj, list):
+        return next((f for f in map(_placeholder_id, obj) if f), None)
+    return None
 
 
 def _version(doc: Mapping, source: str, say: Report) -> int:
