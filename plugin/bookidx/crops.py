@@ -1,0 +1,318 @@
+"""Crops: the pixels of one region, as a small RGB image, from a file, a IIIF service or a URL.
+
+Decoding bounds indexing (STYLE.md §3 rule 3), so a crop never decodes more than it needs:
+
+* A IIIF image (``ImageRef.service``) is asked to crop and shrink on the server
+  (iiif_image.image_url, Image API 1.1/2.1/3.0 §4), through the fetcher's cache.
+* A local page file is opened lazily (header only), checked against ``max_megapixels``, and
+  shrunk *while decoding*: JPEG DCT scaling via ``Image.draft`` (1/2, 1/4, 1/8), JPEG 2000
+  resolution levels via ``reduce``, and the reduced-resolution frames of pyramidal TIFFs
+  (NewSubfileType bit 0, TIFF 6.0 §8). The shrink is chosen from the box size so the crop
+  still has at least ``max_side`` pixels on its longest side; then crop and resample.
+* A static image URL (``ImageRef.url``) is fetched whole once (cache, plus a small in-memory
+  copy while its page's regions are read) and cropped like a local file.
+
+Box coordinates are full-resolution image pixels (``ImageRef.width/height``); a file whose
+pixel size differs (a derivative) gets the box rescaled. Every image comes back RGB with its
+longest side <= ``max_side`` and is never enlarged. Unreadable, truncated, non-image or
+oversized images raise :class:`SourceError` naming the image and the reason: the runner
+records it as data and goes on.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import threading
+from collections import OrderedDict, deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from .adapters.records import ImageRef, Region
+from .errors import BookidxError, SourceError
+from .fetch import Fetcher
+from .iiif_image import image_url, info_url, target_size
+
+Opener = Callable[[], Image.Image]
+_FBox = tuple[float, float, float, float]  # x0, y0, x1, y1 in (fractional) file pixels
+
+# Decoder failures Pillow reports for corrupt, truncated or unsupported files.
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError)
+_J2K_MAX_REDUCE = 5  # most encoders write 5 resolution levels; more fails to decode
+
+
+class CropReader:
+    """Reads region crops; safe to share between worker threads.
+
+    Args:
+        fetcher: HTTP and cache for IIIF and static images.
+        max_side: longest side of a returned crop in pixels (smaller crops stay as they are).
+        max_megapixels: refuse page images larger than this (decompression bombs).
+        memory_bytes: bytes of whole static images kept in memory while their regions are read.
+    """
+
+    def __init__(self, fetcher: Fetcher, max_side: int, max_megapixels: float = 200.0, *,
+                 memory_bytes: int = 128 * 2**20):
+        if max_side < 1:
+            raise ValueError("max_side must be at least 1")
+        self.fetcher = fetcher
+        self.max_side = max_side
+        self.max_megapixels = max_megapixels
+        self._memory_bytes = memory_bytes
+        self._lock = threading.Lock()
+        self._whole: OrderedDict[str, bytes] = OrderedDict()
+        self._whole_size = 0
+        self._url_locks: dict[str, list] = {}  # url -> [lock, users]: one download per image
+        self._sizes: OrderedDict[str, tuple[int, int]] = OrderedDict()
+
+    def read(self, region: Region) -> Image.Image:
+        """The region's pixels: RGB, longest side <= max_side, never enlarged.
+
+        Raises:
+            SourceError: the image cannot be read or decoded, is too large, or the box lies
+                outside it.
+            FetchError, PayloadTooLarge: a remote image could not be fetched.
+        """
+        ref = region.page.image
+        if ref.path:
+            return self._crop(lambda: Image.open(ref.path), region)
+        if ref.service:
+            return self._iiif(region)
+        if ref.url:
+            data = self._fetch_whole(ref.url)
+            return self._crop(lambda: Image.open(io.BytesIO(data)), region)
+        raise SourceError("page has no image file, IIIF service or URL", parameter=region.page.id)
+
+    def read_many(self, regions: Iterable[Region], workers: int = 4
+                  ) -> Iterator[tuple[Region, Image.Image | BookidxError]]:
+        """Read crops in a thread pool, yielding ``(region, image or error)`` in input order.
+
+        Pillow releases the GIL while decoding, so threads scale with cores. At most
+        ``2 * workers`` crops are in flight; an error is returned as data, never raised.
+        """
+        def job(region: Region) -> tuple[Region, Image.Image | BookidxError]:
+            try:
+                return region, self.read(region)
+            except BookidxError as e:
+                return region, e
+            except Exception as e:  # a decoder bug on one file must not end a run of millions
+                return region, SourceError(f"{type(e).__name__}: {e}", parameter=region.page.image.uri)
+
+        pending: deque[Future] = deque()
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bookidx-crop") as pool:
+            try:
+                for region in regions:
+                    pending.append(pool.submit(job, region))
+                    if len(pending) >= 2 * workers:
+                        yield pending.popleft().result()
+                while pending:
+                    yield pending.popleft().result()
+            finally:  # the consumer stopped early: do not decode what nobody will read
+                for future in pending:
+                    future.cancel()
+
+    # -- local files and static images -------------------------------------------------------
+
+    def _crop(self, open_: Opener, region: Region) -> Image.Image:
+        """Open lazily, check the size, shrink on load, crop, make RGB, resample."""
+        name = region.page.image.uri
+        try:
+            with open_() as img:
+                box = self._image_box(img.size, region)
+                try:
+                    return self._decode_box(img, box)
+                except _DECODE_ERRORS:
+                    if img.format != "JPEG2000":
+                        raise
+            # Perhaps fewer resolution levels than the reduce asked for: decode it fully.
+            with open_() as img:
+                return self._decode_box(img, box, shrink=False)
+        except FileNotFoundError:
+            raise SourceError("image file not found", parameter=name) from None
+        except OSError as e:
+            if e.errno is None:  # Pillow's decoder errors carry no errno
+                raise _decode_error(e, name) from None
+            raise SourceError(f"cannot read image file: {e.strerror}", parameter=name) from None
+        except BookidxError:
+            raise
+        except Exception as e:
+            raise _decode_error(e, name) from None
+
+    def _image_box(self, size: tuple[int, int], region: Region) -> _FBox:
+        """The region's box in this file's pixels (fractional), after the megapixel guard."""
+        width, height = size
+        self._check_pixels(width, height, region.page.image.uri)
+        ref = region.page.image
+        sized = bool(ref.width and ref.height)
+        box = region.box.clip(ref.width, ref.height) if sized else region.box.clip(width, height)
+        if box is None:
+            raise SourceError(f"box {region.box.xywh()} lies outside the "
+                              f"{ref.width or width}x{ref.height or height} image", parameter=ref.uri)
+        # A derivative (the file is smaller or larger than the image the box was measured on):
+        # scale without rounding, so the crop is exactly the same part of the picture.
+        sx, sy = (width / ref.width, height / ref.height) if sized else (1.0, 1.0)
+        return (box.x * sx, box.y * sy, min((box.x + box.w) * sx, width), min((box.y + box.h) * sy, height))
+
+    def _decode_box(self, img: Image.Image, box: _FBox, shrink: bool = True) -> Image.Image:
+        """Decode (shrunk when possible) and resample exactly ``box`` to the output size."""
+        x0, y0, x1, y1 = box
+        out = target_size(max(1, round(x1 - x0)), max(1, round(y1 - y0)), self.max_side)
+        full = img.size
+        if shrink:
+            self._shrink_on_load(img, max(x1 - x0, y1 - y0))
+        img.load()
+        sx, sy = img.size[0] / full[0], img.size[1] / full[1]
+        x0, x1, y0, y1 = x0 * sx, x1 * sx, y0 * sy, y1 * sy
+        ix0, iy0 = int(x0), int(y0)
+        ix1, iy1 = max(ix0 + 1, min(math.ceil(x1), img.size[0])), max(iy0 + 1, min(math.ceil(y1), img.size[1]))
+        crop = _to_rgb(img.crop((ix0, iy0, ix1, iy1)))
+        src = (x0 - ix0, y0 - iy0, min(x1, ix1) - ix0, min(y1, iy1) - iy0)
+        if crop.size == out and src == (0, 0, *out):
+            return crop
+        # Resampling from the fractional box keeps edges exact after a DCT-scaled decode.
+        return crop.resize(out, Image.Resampling.BICUBIC, box=src, reducing_gap=3.0)
+
+    def _shrink_on_load(self, img: Image.Image, box_side: float) -> None:
+        """Decode at the smallest resolution that still gives the box max_side pixels."""
+        factor = box_side / self.max_side  # how much smaller the crop may be
+        if factor < 2:
+            return
+        width, height = img.size
+        if img.format in ("JPEG", "MPO"):
+            img.draft(img.mode if img.mode in ("RGB", "L") else None,
+                      (math.ceil(width / factor), math.ceil(height / factor)))
+        elif img.format == "JPEG2000":
+            levels = min(int(math.log2(factor)), _J2K_MAX_REDUCE)
+            # Pillow sizes a reduced image as round(side / 2**n) where OpenJPEG gives
+            # ceil(side / 2**n); where those differ the decode fails, so take a level that agrees.
+            while levels and not all(_j2k_round_ok(side, levels) for side in (width, height)):
+                levels -= 1
+            if levels:
+                img.reduce = levels
+        elif img.format == "TIFF" and getattr(img, "n_frames", 1) > 1:
+            _pick_tiff_level(img, box_side, self.max_side)
+
+    def _check_pixels(self, width: int, height: int, name: str) -> None:
+        megapixels = width * height / 1e6
+        if megapixels > self.max_megapixels:
+            raise SourceError(f"{width}x{height} image has {megapixels:.0f} megapixels, over the "
+                              f"limit of {self.max_megapixels:g} (decompression bomb guard)",
+                              parameter=name)
+
+    def _fetch_whole(self, url: str) -> bytes:
+        """A static image's bytes, downloaded once even when several workers ask at once."""
+        with self._lock:
+            entry = self._url_locks.setdefault(url, [threading.Lock(), 0])
+            entry[1] += 1
+        try:
+            with entry[0]:
+                with self._lock:
+                    data = self._whole.get(url)
+                    if data is not None:
+                        self._whole.move_to_end(url)
+                        return data
+                data = self.fetcher.get(url)
+                with self._lock:
+                    self._whole[url] = data
+                    self._whole_size += len(data)
+                    while self._whole_size > self._memory_bytes and len(self._whole) > 1:
+                        self._whole_size -= len(self._whole.popitem(last=False)[1])
+                return data
+        finally:
+            with self._lock:
+                entry[1] -= 1
+                if not entry[1]:
+                    del self._url_locks[url]
+
+    # -- IIIF ---------------------------------------------------------------------------------
+
+    def _iiif(self, region: Region) -> Image.Image:
+        ref = self._sized(region.page.image)
+        box = region.box.clip(ref.width, ref.height)
+        if box is None:
+            raise SourceError(f"box {region.box.xywh()} lies outside the {ref.width}x{ref.height} image",
+                              parameter=ref.uri)
+        url = image_url(ref, box, self.max_side)
+        data = self.fetcher.get(url)
+        try:
+            with Image.open(io.BytesIO(data)) as img:
+                self._check_pixels(*img.size, url)
+                # A server that ignored the size (level 0, maxWidth) still decodes small.
+                return self._decode_box(img, (0, 0, *img.size))
+        except BookidxError:
+            raise
+        except Exception as e:
+            raise _decode_error(e, url) from None
+
+    def _sized(self, ref: ImageRef) -> ImageRef:
+        """The ref with its full size, from info.json when the manifest did not say.
+
+        Without it a 1.1/2.x server would enlarge small regions to the requested size.
+        """
+        if ref.width and ref.height:
+            return ref
+        url = info_url(ref)
+        with self._lock:
+            size = self._sizes.get(url)
+        if size is None:
+            try:
+                info = json.loads(self.fetcher.get(url))
+                size = int(info["width"]), int(info["height"])
+            except (ValueError, KeyError, TypeError) as e:
+                raise SourceError(f"info.json without a usable width and height ({e})",
+                                  parameter=url) from None
+            with self._lock:
+                self._sizes[url] = size
+                if len(self._sizes) > 4096:
+                    self._sizes.popitem(last=False)
+        return replace(ref, width=size[0], height=size[1])
+
+
+def _j2k_round_ok(side: int, levels: int) -> bool:
+    power = 1 << levels
+    return (side + (power >> 1)) // power == -(-side // power)
+
+
+def _pick_tiff_level(img: Image.Image, box_side: float, max_side: int) -> None:
+    """Seek a pyramidal TIFF to its smallest reduced-resolution frame still big enough."""
+    width, height = img.size
+    best = 0
+    for frame in range(1, img.n_frames):
+        img.seek(frame)
+        fw, fh = img.size
+        reduced = int(img.tag_v2.get(254, 0)) & 1  # NewSubfileType: reduced-resolution image
+        same_page = abs(fw / fh - width / height) <= 0.02 * width / height
+        if reduced and same_page and box_side * fw / width >= max_side:
+            best = frame
+    img.seek(best)
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    """RGB from any mode: alpha over white (a page), 16-bit and float scans to 8 bits."""
+    if img.mode == "RGB":
+        return img
+    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        page = Image.new("RGB", rgba.size, (255, 255, 255))
+        page.paste(rgba, mask=rgba.getchannel("A"))
+        return page
+    if img.mode.startswith("I") or img.mode == "F":
+        # Pillow clips 16-bit values to 255 when converting; scale them instead.
+        arr = np.asarray(img, dtype=np.float64)
+        if arr.max(initial=0) > 255:
+            arr = arr / 257.0
+        return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), "L").convert("RGB")
+    return img.convert("RGB")
+
+
+def _decode_error(exc: Exception, name: str) -> SourceError:
+    if isinstance(exc, Image.DecompressionBombError):
+        return SourceError(f"decompression bomb: {exc}", parameter=name)
+    if isinstance(exc, UnidentifiedImageError):
+        return SourceError("not an image (no decoder recognises the bytes)", parameter=name)
+    return SourceError(f"corrupt or truncated image: {exc}", parameter=name)
