@@ -226,7 +226,8 @@ export class BookidxResults extends HTMLElement {
     this.retryButton.textContent = t('retry');
     this.previousButton.textContent = t('previous');
     this.nextButton.textContent = t('next');
-    this.pager.setAttribute('aria-label', t('pages'));
+    // Named after its grid: two elements on one page must not give two identical landmarks.
+    this.pager.setAttribute('aria-label', t('pages', { what: this.resultsLabel(t) }));
     this.labelControls(t);
     this.#renderStatus();
     this.grid.render(this.#hits, this.#gridContext(), true);

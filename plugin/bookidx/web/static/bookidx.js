@@ -15,7 +15,7 @@ const STRINGS = {
     clear: 'Clear',
     searchResults: 'Search results',
     similarResults: 'Similar images',
-    pages: 'Result pages',
+    pages: 'Pages: {what}',
     previous: 'Previous',
     next: 'Next',
     pageNumber: 'Page {n}',
@@ -40,7 +40,7 @@ const STRINGS = {
     clear: 'Tøm',
     searchResults: 'Søkeresultater',
     similarResults: 'Lignende bilder',
-    pages: 'Resultatsider',
+    pages: 'Sider: {what}',
     previous: 'Forrige',
     next: 'Neste',
     pageNumber: 'Side {n}',
@@ -65,7 +65,7 @@ const STRINGS = {
     clear: 'Effacer',
     searchResults: 'Résultats de la recherche',
     similarResults: 'Images similaires',
-    pages: 'Pages de résultats',
+    pages: 'Pages\u00a0: {what}',
     previous: 'Précédent',
     next: 'Suivant',
     pageNumber: 'Page {n}',
@@ -666,7 +666,8 @@ class BookidxResults extends HTMLElement {
     this.retryButton.textContent = t('retry');
     this.previousButton.textContent = t('previous');
     this.nextButton.textContent = t('next');
-    this.pager.setAttribute('aria-label', t('pages'));
+    // Named after its grid: two elements on one page must not give two identical landmarks.
+    this.pager.setAttribute('aria-label', t('pages', { what: this.resultsLabel(t) }));
     this.labelControls(t);
     this.#renderStatus();
     this.grid.render(this.#hits, this.#gridContext(), true);

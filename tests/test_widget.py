@@ -1,0 +1,559 @@
+"""The widget (widget/src → plugin/bookidx/web/static/bookidx.js) in a real browser.
+
+Headless Chromium from Debian (``/usr/bin/chromium``), driven by Playwright, against a real
+blueprint on 127.0.0.1 serving a small real index: NLS chapbook pages from ../shared, embedded
+with the test-pixels model, captioned with their catalogue notes. The pages under test are the
+examples in examples/widget/ plus a few made here. A WSGI wrapper can make the API slow or fail
+on demand, as an overloaded or broken server would.
+
+Setup on a fresh machine (see widget/README.md): ``apt-get install -y chromium``,
+``pip install playwright`` (never ``playwright install``), ``npm ci --prefix widget`` (axe-core).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from urllib.parse import parse_qs
+
+import pytest
+import requests
+from PIL import Image
+
+from bookidx.adapters.records import Book, Box, ImageRef, Page, Region
+from bookidx.embed import load_embedder
+
+ROOT = Path(__file__).resolve().parents[1]
+STATIC = ROOT / "plugin" / "bookidx" / "web" / "static"
+CHROMIUM = Path("/usr/bin/chromium")
+AXE = ROOT / "widget" / "node_modules" / "axe-core" / "axe.min.js"
+ARTIFACTS = ROOT / "test-artifacts" / "widget"
+LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
+MARKUP_CAPTION = 'Woodcut <img src=x onerror="window.__pwned=1"> of a <b>ship</b>'
+
+
+def test_served_bundle_is_a_fresh_build(tmp_path):
+    """The committed bookidx.js and bookidx-elements.js are exactly what build.sh makes now."""
+    subprocess.run(["bash", str(ROOT / "widget" / "build.sh"), str(tmp_path)], check=True)
+    for name in ("bookidx.js", "bookidx-elements.js"):
+        assert (tmp_path / name).read_bytes() == (STATIC / name).read_bytes(), (
+            f"{name} is stale: run widget/build.sh and commit plugin/bookidx/web/static/"
+        )
+    # And the blueprint serves that very file.
+    from flask import Flask
+
+    from bookidx.web import create_blueprint
+
+    app = Flask(__name__)
+    app.register_blueprint(create_blueprint(str(tmp_path / "no-index-needed")))
+    served = app.test_client().get("/bookidx/static/bookidx.js")
+    assert served.status_code == 200
+    assert served.data == (STATIC / "bookidx.js").read_bytes()
+    assert "javascript" in served.content_type
+
+
+# ---------------------------------------------------------------------------------------------
+# A real index and a real server
+
+
+def _pages(chapbooks: Path, n: int = 30) -> list[dict]:
+    """Six near-duplicate pairs (so "similar" has a right answer) and other pages, in file order."""
+    rows = {r["filename"]: r for r in csv.DictReader(open(chapbooks / "manifest.csv", encoding="utf-8"))}
+    chosen: list[str] = []
+    with open(chapbooks / "candidate_near_duplicate_pairs.csv", encoding="utf-8") as f:
+        for pair in csv.DictReader(f):
+            a, b = pair["file_a"], pair["file_b"]
+            if len(chosen) < 12 and a not in chosen and b not in chosen:
+                chosen += [a, b]
+    chosen += [name for name in sorted(rows) if name not in chosen][: n - len(chosen)]
+    return [rows[name] for name in chosen]
+
+
+def _region(chapbooks: Path, row: dict, box: Box | None = None, caption: str | None = None) -> Region:
+    """A page's picture area (the middle of the page, where the woodcut usually is)."""
+    w, h = int(row["width"]), int(row["height"])
+    note = [part.strip() for part in row["nls_catalogue_note"].split("|")]
+    page = Page(
+        id=(chapbooks / "images" / row["filename"]).as_uri(),
+        index=0,
+        image=ImageRef(width=w, height=h, path=str(chapbooks / "images" / row["filename"])),
+        width=w,
+        height=h,
+    )
+    book = Book(id=row["nls_permalink"] or row["nls_page_id"], date="" if row["year"] == "0" else row["year"])
+    return Region(
+        page=page,
+        box=box or Box(40, h // 5, w - 80, h * 3 // 5),
+        kind="Illustration",
+        caption=caption if caption is not None else note[0],
+        context=" ".join(note[1:]),
+        book=book,
+        source="nls-chapbooks",
+    )
+
+
+@pytest.fixture(scope="module")
+def collection(tmp_path_factory, chapbooks):
+    """An index of 30 chapbook pages plus one region whose caption is HTML-like text."""
+    from bookidx.config import IndexConfig
+    from bookidx.store import Index
+
+    rows = _pages(chapbooks)
+    regions = [_region(chapbooks, row) for row in rows]
+    # Same page, another box (another key): a caption that would run script if put in innerHTML.
+    regions.append(_region(chapbooks, rows[-1], Box(0, 0, 300, 300), MARKUP_CAPTION))
+    embedder = load_embedder("test-pixels")
+    crops = []
+    for r in regions:
+        with Image.open(r.page.image.path) as im:
+            crops.append(im.convert("RGB").crop((r.box.x, r.box.y, r.box.x + r.box.w, r.box.y + r.box.h)))
+    index_dir = tmp_path_factory.mktemp("widget-index")
+    store = Index.create_or_open(index_dir, model_info=embedder.info, config=IndexConfig(model="test-pixels"))
+    store.add(regions, embedder.embed_images(crops))
+    store.commit()
+    store.close()
+    pairs = [(regions[i].key, regions[i + 1].key) for i in range(0, 12, 2)]
+    return {"dir": index_dir, "regions": regions, "pairs": pairs}
+
+
+class Faults:
+    """WSGI wrapper: delays or fails /bookidx/api/ requests on demand, like a sick server."""
+
+    def __init__(self, app):
+        self.app = app
+        self.reset()
+
+    def reset(self) -> None:
+        self.status: int | None = None
+        self.delay = 0.0
+        self.delay_q: dict[str, float] = {}  # query text → seconds, for one query only
+
+    def __call__(self, environ, start_response):
+        if environ.get("PATH_INFO", "").startswith("/bookidx/api/"):
+            q = parse_qs(environ.get("QUERY_STRING", "")).get("q", [""])[0]
+            pause = self.delay_q.get(q, self.delay)
+            if pause:
+                time.sleep(pause)
+            if self.status:
+                body = json.dumps({"error": self.status, "detail": "the index is being rebuilt", "parameter": None}).encode()
+                start_response(f"{self.status} Error", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+                return [body]
+        return self.app(environ, start_response)
+
+
+class Server:
+    def __init__(self, url: str, faults: Faults, pages: dict[str, str]):
+        self.url = url
+        self.faults = faults
+        self.pages = pages
+
+    def api(self, path: str, **params) -> dict:
+        answer = requests.get(f"{self.url}/bookidx/api/{path}", params=params, timeout=10)
+        answer.raise_for_status()
+        return answer.json()
+
+    def page(self, name: str, body: str) -> str:
+        """Serve a test page at /t/<name> that loads the built widget; returns its URL."""
+        self.pages[name] = (
+            '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>widget test</title>'
+            '<script type="module" src="/bookidx/static/bookidx.js"></script></head>'
+            f"<body><main>{body}</main></body></html>"
+        )
+        return f"{self.url}/t/{name}"
+
+
+@pytest.fixture(scope="module")
+def server(collection):
+    from flask import abort
+    from waitress import create_server
+
+    sys.path.insert(0, str(ROOT / "examples" / "widget"))
+    try:
+        from serve import create_examples_app  # examples/widget/serve.py
+    finally:
+        sys.path.remove(str(ROOT / "examples" / "widget"))
+    app = create_examples_app(str(collection["dir"]))
+    pages: dict[str, str] = {}
+
+    @app.get("/t/<name>")
+    def test_page(name):
+        return pages[name] if name in pages else abort(404)
+
+    faults = Faults(app.wsgi_app)
+    app.wsgi_app = faults
+    wsgi = create_server(app, host="127.0.0.1", port=0, threads=8)
+    thread = threading.Thread(target=wsgi.run, daemon=True)
+    thread.start()
+    yield Server(f"http://127.0.0.1:{wsgi.effective_port}", faults, pages)
+    wsgi.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        pytest.skip("no /usr/bin/chromium: apt-get update && apt-get install -y chromium")
+    playwright = pytest.importorskip("playwright.sync_api")
+    with playwright.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, server, request):
+    """A fresh tab; JavaScript errors on the page fail the test; a screenshot is left behind."""
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    tab = context.new_page()
+    tab.set_default_timeout(10_000)
+    errors: list[str] = []
+    tab.on("pageerror", lambda e: errors.append(str(e)))
+    server.faults.reset()
+    yield tab
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    tab.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+    context.close()
+    server.faults.reset()
+    assert not errors, f"JavaScript errors: {errors}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers
+
+
+def status(tab, element: str):
+    return tab.locator(f"{element} [part=status-text]")
+
+
+def shown_ids(tab, element: str) -> list[str]:
+    return tab.locator(f"{element} [role=option]").evaluate_all("els => els.map(e => e.dataset.id)")
+
+
+def record_events(tab) -> None:
+    """Start (or restart) collecting the widget's events in window.__events."""
+    tab.evaluate(
+        """() => { const listening = Array.isArray(window.__events);
+        window.__events = [];
+        if (!listening) for (const name of ['loadstart', 'load', 'error', 'select'])
+          document.addEventListener('bookidx:' + name, (e) => window.__events.push(
+            {type: e.type, tag: e.target.localName, detail: JSON.parse(JSON.stringify(
+              name === 'load' ? {url: e.detail.url, page: e.detail.page, n: e.detail.hits.length} : e.detail))}));
+        }"""
+    )
+
+
+def events(tab, kind: str | None = None) -> list[dict]:
+    found = tab.evaluate("() => window.__events")
+    return [e for e in found if kind is None or e["type"] == f"bookidx:{kind}"]
+
+
+def deep_focus(tab) -> dict:
+    """What has keyboard focus, looking inside shadow roots."""
+    return tab.evaluate(
+        """() => { let el = document.activeElement;
+        while (el && el.shadowRoot && el.shadowRoot.activeElement) el = el.shadowRoot.activeElement;
+        const host = el.getRootNode().host;
+        return {tag: el.localName, role: el.getAttribute('role'), part: el.getAttribute('part'),
+                id: el.dataset ? el.dataset.id || null : null, host: host ? host.localName : null}; }"""
+    )
+
+
+def expected_selection(hit: dict) -> dict:
+    """A select event's detail: where the hit is (for viewers to open), and the hit itself."""
+    return {**{k: hit[k] for k in ("id", "manifest", "canvas", "region", "xywh")}, "hit": hit}
+
+
+# ---------------------------------------------------------------------------------------------
+# Behaviour
+
+
+@pytest.mark.browser
+def test_search_then_open_a_hit_shows_its_similar_images(page, server, collection):
+    """The plain example page: type, see the server's hits in its order, pick one, see similar."""
+    page.goto(server.url + "/")
+    record_events(page)
+    page.get_by_role("searchbox", name="Search the illustrations").fill("woodcut")
+    answer = server.api("search", q="woodcut", limit=12)
+    assert answer["hits"], "the index should have captions with 'woodcut'"
+    n = len(answer["hits"])
+    expect_text(status(page, "bookidx-search"), f"{n} result" + ("s" if n != 1 else ""))
+    assert shown_ids(page, "bookidx-search") == [h["id"] for h in answer["hits"]]
+    first = page.locator("bookidx-search [role=option]").first
+    assert "woodcut" in first.locator("[part=caption]").inner_text().lower()
+    # Thumbnails are the blueprint's crops and really load.
+    page.wait_for_function(
+        """() => [...document.querySelector('bookidx-search').shadowRoot.querySelectorAll('img')]
+                 .every(img => img.complete && img.naturalWidth > 0)"""
+    )
+
+    first.click()
+    selected = events(page, "select")
+    assert [e["tag"] for e in selected] == ["bookidx-search"]
+    assert selected[0]["detail"] == expected_selection(answer["hits"][0])
+    assert first.get_attribute("aria-selected") == "true"
+    similar = server.api(f"items/{answer['hits'][0]['id']}/similar", limit=8)
+    page.wait_for_function(f"() => document.querySelector('bookidx-similar').state === 'results'")
+    assert shown_ids(page, "bookidx-similar") == [h["id"] for h in similar["hits"]]
+    # The example asks for scores on the similar grid: they are the server's, formatted.
+    assert page.locator("bookidx-similar [part=score]").first.inner_text() == f"score {similar['hits'][0]['score']:.3f}"
+    assert page.locator("bookidx-search [part=score]").count() == 0
+
+    # Choosing in the similar grid moves on to that image's neighbours.
+    before = shown_ids(page, "bookidx-similar")
+    page.locator("bookidx-similar [role=option]").nth(1).click()
+    page.wait_for_function(f"() => document.querySelector('bookidx-similar').item === '{before[1]}'")
+    page.wait_for_function(f"() => document.querySelector('bookidx-similar').state === 'results'")
+    assert shown_ids(page, "bookidx-similar") == [h["id"] for h in server.api(f"items/{before[1]}/similar", limit=8)["hits"]]
+
+
+@pytest.mark.browser
+def test_similar_finds_the_near_duplicate_page(page, server, collection):
+    """A reprinted woodcut's other printing is among the first similar images."""
+    found = 0
+    url = server.page("pairs", "".join(f'<bookidx-similar limit="3" item="{a}"></bookidx-similar>' for a, _ in collection["pairs"]))
+    page.goto(url)
+    page.wait_for_function("() => [...document.querySelectorAll('bookidx-similar')].every(e => e.state === 'results')")
+    for n, (_, b) in enumerate(collection["pairs"]):
+        found += str(b) in shown_ids(page, f"bookidx-similar:nth-of-type({n + 1})")
+    assert found >= 4, f"only {found} of 6 near-duplicate partners in the top 3"
+
+
+@pytest.mark.browser
+def test_keyboard_alone(page, server):
+    """Tab into the box, search, walk the grid with arrows, select, escape, page — no mouse."""
+    page.goto(server.url + "/")
+    record_events(page)
+    page.keyboard.press("Tab")  # the page's language menu
+    page.keyboard.press("Tab")
+    assert deep_focus(page) == {"tag": "input", "role": None, "part": "input", "id": None, "host": "bookidx-search"}
+    page.keyboard.type("woodcut")
+    page.keyboard.press("Enter")
+    answer = server.api("search", q="woodcut", limit=12)
+    ids = [h["id"] for h in answer["hits"]]
+    page.wait_for_function("() => document.querySelector('bookidx-search').state === 'results'")
+    assert len(events(page, "loadstart")) == 1, "Enter searches once, without waiting for the pause"
+
+    page.keyboard.press("Tab")  # the Search button
+    page.keyboard.press("Tab")  # into the grid: one tab stop, the first hit
+    assert deep_focus(page)["id"] == ids[0] and deep_focus(page)["role"] == "option"
+    page.keyboard.press("ArrowRight")
+    assert deep_focus(page)["id"] == ids[1]
+    columns = page.locator("bookidx-search [role=option]").evaluate_all(
+        "els => els.filter(e => e.offsetTop === els[0].offsetTop).length"
+    )
+    page.keyboard.press("ArrowDown")
+    assert deep_focus(page)["id"] == ids[min(1 + columns, len(ids) - 1)]
+    page.keyboard.press("End")
+    assert deep_focus(page)["id"] == ids[-1]
+    page.keyboard.press("Home")
+    assert deep_focus(page)["id"] == ids[0]
+    tabbable = page.locator("bookidx-search [role=option][tabindex='0']")
+    assert tabbable.count() == 1
+
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("Enter")
+    assert events(page, "select")[-1]["detail"] == expected_selection(answer["hits"][1])
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press(" ")
+    assert events(page, "select")[-1]["detail"]["id"] == ids[2]
+    assert page.locator("bookidx-search [aria-selected=true]").evaluate_all("els => els.map(e => e.dataset.id)") == [ids[2]]
+
+    page.keyboard.press("Escape")  # in the grid: drop the selection, back to the box
+    assert page.locator("bookidx-search [aria-selected=true]").count() == 0
+    assert deep_focus(page)["part"] == "input"
+    page.keyboard.press("Escape")  # in the box: clear everything
+    page.wait_for_function("() => document.querySelector('bookidx-search').state === 'idle'")
+    assert page.evaluate("() => document.querySelector('bookidx-search').q") == ""
+    assert page.locator("bookidx-search [role=option]").count() == 0
+
+
+@pytest.mark.browser
+def test_paging_with_next_and_previous(page, server):
+    url = server.page("paging", '<bookidx-search q="woodcut" limit="3"></bookidx-search>')
+    first = [h["id"] for h in server.api("search", q="woodcut", limit=3)["hits"]]
+    second = [h["id"] for h in server.api("search", q="woodcut", limit=3, page=2)["hits"]]
+    assert second, "the test needs more than one page of hits"
+    page.goto(url)
+    expect_text(status(page, "bookidx-search"), "3 results")
+    assert shown_ids(page, "bookidx-search") == first
+    assert page.locator("bookidx-search [part=previous]").is_disabled()
+    page.locator("bookidx-search [part=next]").focus()
+    page.keyboard.press("Enter")
+    expect_text(status(page, "bookidx-search"), f"{len(second)} result{'s' if len(second) != 1 else ''}, page 2")
+    assert shown_ids(page, "bookidx-search") == second
+    assert deep_focus(page)["id"] == second[0], "after paging, focus goes to the first new hit"
+    assert page.locator("bookidx-search [part=page-number]").inner_text() == "Page 2"
+    page.locator("bookidx-search [part=previous]").click()
+    expect_text(status(page, "bookidx-search"), "3 results")
+    assert shown_ids(page, "bookidx-search") == first
+
+
+@pytest.mark.browser
+def test_no_results_says_so(page, server):
+    page.goto(server.page("empty", "<bookidx-search></bookidx-search>"))
+    page.get_by_role("searchbox").fill("zzyzx")
+    page.keyboard.press("Enter")
+    expect_text(status(page, "bookidx-search"), "No images found for “zzyzx”.")
+    assert page.evaluate("() => document.querySelector('bookidx-search').state") == "empty"
+    assert not page.locator("bookidx-search [part=grid]").is_visible()
+    assert not page.locator("bookidx-search [part=retry]").is_visible()
+    assert not page.locator("bookidx-search [part=pager]").is_visible()
+
+
+@pytest.mark.browser
+def test_server_error_offers_retry(page, server):
+    page.goto(server.page("error", "<bookidx-search></bookidx-search>"))
+    record_events(page)
+    server.faults.status = 500
+    page.get_by_role("searchbox").fill("woodcut")
+    page.keyboard.press("Enter")
+    expect_text(status(page, "bookidx-search"), "The search failed: the index is being rebuilt (HTTP 500)")
+    assert events(page, "error")[-1]["detail"]["status"] == 500
+    retry = page.get_by_role("button", name="Try again")
+    assert retry.is_visible()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "error-state.png"))
+    server.faults.status = None
+    retry.click()
+    page.wait_for_function("() => document.querySelector('bookidx-search').state === 'results'")
+    assert not retry.is_visible()
+
+
+@pytest.mark.browser
+def test_bad_request_shows_the_servers_reason(page, server):
+    """A 400 from the real blueprint (an unknown mode) reaches the user in the server's words."""
+    page.goto(server.page("bad", '<bookidx-search mode="sideways" q="woodcut"></bookidx-search>'))
+    page.wait_for_function("() => document.querySelector('bookidx-search').state === 'error'")
+    answer = requests.get(f"{server.url}/bookidx/api/search", params={"q": "woodcut", "mode": "sideways"}, timeout=10)
+    assert answer.status_code == 400
+    expect_text(status(page, "bookidx-search"), f"The search failed: {answer.json()['detail']} (HTTP 400)")
+
+
+@pytest.mark.browser
+def test_slow_server_says_still_searching(page, server):
+    page.goto(server.page("slow", "<bookidx-search></bookidx-search>"))
+    server.faults.delay = 3.0
+    page.get_by_role("searchbox").fill("woodcut")
+    started = time.monotonic()
+    page.keyboard.press("Enter")
+    expect_text(status(page, "bookidx-search"), "Searching…")
+    expect_text(status(page, "bookidx-search"), "Still searching… the server is slow to answer.")
+    waited = time.monotonic() - started
+    assert 1.2 < waited < 2.9, f"the slow state came after {waited:.1f} s"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "slow-state.png"))
+    page.wait_for_function("() => document.querySelector('bookidx-search').state === 'results'")
+
+
+@pytest.mark.browser
+def test_a_newer_query_wins_over_a_slow_older_one(page, server):
+    page.goto(server.page("stale", "<bookidx-search></bookidx-search>"))
+    record_events(page)
+    server.faults.delay_q = {"woodcut": 1.5}
+    box = page.get_by_role("searchbox")
+    box.fill("woodcut")
+    box.press("Enter")
+    page.wait_for_function("() => window.__events.some(e => e.type === 'bookidx:loadstart')")
+    box.fill("publisher")
+    box.press("Enter")
+    expected = [h["id"] for h in server.api("search", q="publisher")["hits"]]
+    page.wait_for_function("() => document.querySelector('bookidx-search').state === 'results'")
+    page.wait_for_timeout(1800)  # past the moment the slow "woodcut" answer would have come
+    assert shown_ids(page, "bookidx-search") == expected
+    assert [e["detail"]["url"].split("q=")[1].split("&")[0] for e in events(page, "load")] == ["publisher"]
+
+    # Typing letter by letter asks the server once, after the pause.
+    record_events(page)
+    box.fill("")
+    box.press_sequentially("woodcut", delay=40)
+    page.wait_for_function("() => document.querySelector('bookidx-search').q === 'woodcut'")
+    page.wait_for_function("() => document.querySelector('bookidx-search').state === 'results'")
+    assert len(events(page, "loadstart")) == 1
+
+
+@pytest.mark.browser
+def test_interface_language_follows_lang(page, server):
+    url = server.page(
+        "lang",
+        '<div id="nb" lang="nb-NO"><bookidx-search q="woodcut" limit="2"></bookidx-search></div>'
+        '<bookidx-similar lang="fr"></bookidx-similar><div lang="de"><bookidx-search id="de"></bookidx-search></div>',
+    )
+    page.goto(url)
+    expect_text(status(page, "#nb bookidx-search"), "2 treff")
+    assert page.locator("#nb bookidx-search [part=submit]").inner_text() == "Søk"
+    assert page.locator("#nb bookidx-search [part=label]").text_content() == "Søk i illustrasjonene"
+    assert page.locator("bookidx-similar [part=grid]").get_attribute("aria-label") == "Images similaires"
+    assert page.locator("#de [part=submit]").inner_text() == "Search", "unsupported languages fall back to English"
+    # A change of the ancestor's lang relabels at once, results included.
+    page.evaluate("() => document.getElementById('nb').lang = 'fr-CA'")
+    expect_text(status(page, "#nb bookidx-search"), "2 résultats")
+    assert page.locator("#nb bookidx-search [part=submit]").inner_text() == "Rechercher"
+
+
+@pytest.mark.browser
+def test_server_text_is_never_markup(page, server):
+    page.goto(server.page("markup", '<bookidx-search q="ship" scores></bookidx-search>'))
+    page.wait_for_function("() => document.querySelector('bookidx-search').state === 'results'")
+    caption = page.locator("bookidx-search [part=caption]").first
+    assert caption.text_content() == MARKUP_CAPTION
+    assert caption.locator("img, b").count() == 0
+    assert page.evaluate("() => window.__pwned") is None
+    assert page.locator("bookidx-search [part=score]").first.text_content().startswith("score ")
+
+
+@pytest.mark.browser
+def test_define_under_other_tags(page, server):
+    """The element module defines nothing; define() takes any tag, twice for one class too."""
+    server.pages["define"] = (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>define</title></head><body>'
+        '<library-search q="woodcut" limit="2"></library-search><other-search></other-search>'
+        '<script type="module">'
+        "import { BookidxSearch } from '/bookidx/static/bookidx-elements.js';"
+        "window.__defined = customElements.get('bookidx-search') === undefined;"
+        "window.__first = BookidxSearch.define('library-search') === BookidxSearch;"
+        "window.__second = Object.getPrototypeOf(BookidxSearch.define('other-search')) === BookidxSearch;"
+        "</script></body></html>"
+    )
+    page.goto(server.url + "/t/define")
+    page.wait_for_function("() => document.querySelector('library-search').state === 'results'")
+    assert page.evaluate("() => [window.__defined, window.__first, window.__second]") == [True, True, True]
+    assert page.locator("other-search [part=input]").count() == 1
+
+
+@pytest.mark.browser
+def test_no_serious_accessibility_violations(page, server):
+    if not AXE.exists():
+        pytest.skip("axe-core missing: npm ci --prefix widget")
+    page.goto(server.url + "/")
+    page.get_by_role("searchbox").fill("woodcut")
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => document.querySelector('bookidx-search').state === 'results'")
+    page.locator("bookidx-search [role=option]").first.click()
+    page.wait_for_function("() => document.querySelector('bookidx-similar').state === 'results'")
+    page.add_script_tag(path=str(AXE))
+    for state in ("results", "error"):
+        if state == "error":
+            server.faults.status = 500
+            page.get_by_role("searchbox").fill("publisher")
+            page.keyboard.press("Enter")
+            page.wait_for_function("() => document.querySelector('bookidx-search').state === 'error'")
+        result = page.evaluate("async () => JSON.parse(JSON.stringify(await axe.run(document)))")
+        serious = [
+            (v["id"], v["help"], [n["target"] for n in v["nodes"]][:3])
+            for v in result["violations"]
+            if v["impact"] in ("serious", "critical")
+        ]
+        assert serious == [], f"{state}: {serious}"
+        assert result["passes"], "axe ran no checks"
+
+
+def expect_text(locator, text: str) -> None:
+    """Wait until ``locator``'s text is ``text`` (the live region changes as answers arrive)."""
+    from playwright.sync_api import expect
+
+    expect(locator).to_have_text(text)
