@@ -1,0 +1,400 @@
+"""An index's metadata: ``bookidx.json`` and the SQLite (WAL) database with its FTS5 index.
+
+``bookidx.json`` records what the vectors depend on (model id, dimension, preprocessing, usearch
+dtype and graph parameters) and the schema version; ``check_model`` refuses to mix models.
+
+``meta.sqlite`` is the source of truth of an index. Each region is one ``items`` row that holds
+the region as JSON, the columns filters need, and its vector as a blob, so the usearch file
+(store.py) can always be rebuilt from it. Keyword search is an FTS5 *external content* table
+over ``items`` (caption, context, book title), kept in step by triggers (SQLite FTS5 §4.4.3,
+https://www.sqlite.org/fts5.html#external_content_tables). ``PRAGMA user_version`` holds the
+schema version; ``_MIGRATIONS`` upgrades older files one version at a time.
+
+Concurrency: one writer connection (store.py holds a lock file) and any number of readers; WAL
+lets readers read while the writer commits (https://www.sqlite.org/wal.html).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sqlite3
+import time
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+from urllib.parse import quote
+
+import numpy as np
+
+from .adapters.records import Region
+from .config import IndexConfig
+from .errors import BadRequest, ConfigError, IndexMismatch
+
+SCHEMA_VERSION = 1
+INFO, DB = "bookidx.json", "meta.sqlite"
+
+# Upgrades from schema N to N + 1, each run in the same transaction as its user_version bump.
+_MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {}
+
+# FTS5 column weights for bm25(): caption, context, book title. A caption names the picture;
+# context is the page text around it, so it matches far more by chance.
+BM25_WEIGHTS = (4.0, 1.0, 2.0)
+MAX_QUERY_TERMS = 32
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS items (
+    key INTEGER PRIMARY KEY,
+    region_json TEXT NOT NULL,
+    manifest TEXT,
+    canvas TEXT NOT NULL,
+    book TEXT,
+    kind TEXT NOT NULL,
+    page INTEGER NOT NULL,
+    caption TEXT NOT NULL,
+    context TEXT NOT NULL,
+    title TEXT NOT NULL,
+    cls TEXT,
+    cls_score REAL,
+    year INTEGER,
+    vector BLOB NOT NULL,
+    seq INTEGER NOT NULL,
+    added_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS items_manifest ON items(manifest, page);
+CREATE INDEX IF NOT EXISTS items_book ON items(book);
+CREATE INDEX IF NOT EXISTS items_canvas ON items(canvas);
+CREATE INDEX IF NOT EXISTS items_seq ON items(seq);
+CREATE VIRTUAL TABLE IF NOT EXISTS items_fts USING fts5(
+    caption, context, title,
+    content='items', content_rowid='key',
+    tokenize='unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER IF NOT EXISTS items_ai AFTER INSERT ON items BEGIN
+    INSERT INTO items_fts(rowid, caption, context, title)
+    VALUES (new.key, new.caption, new.context, new.title);
+END;
+CREATE TRIGGER IF NOT EXISTS items_ad AFTER DELETE ON items BEGIN
+    INSERT INTO items_fts(items_fts, rowid, caption, context, title)
+    VALUES ('delete', old.key, old.caption, old.context, old.title);
+END;
+CREATE TRIGGER IF NOT EXISTS items_au AFTER UPDATE OF caption, context, title ON items BEGIN
+    INSERT INTO items_fts(items_fts, rowid, caption, context, title)
+    VALUES ('delete', old.key, old.caption, old.context, old.title);
+    INSERT INTO items_fts(rowid, caption, context, title)
+    VALUES (new.key, new.caption, new.context, new.title);
+END;
+CREATE TABLE IF NOT EXISTS failures (
+    key INTEGER PRIMARY KEY,
+    source TEXT NOT NULL,
+    stage TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value);
+"""
+
+_COLUMNS = (
+    "key, region_json, manifest, canvas, book, kind, page, caption, context, title, year, vector, seq, added_at"
+)
+# An upsert that keeps a class label set by someone else (quality work) across a re-embed.
+UPSERT = f"""
+INSERT INTO items ({_COLUMNS}) VALUES ({", ".join("?" * len(_COLUMNS.split(",")))})
+ON CONFLICT(key) DO UPDATE SET
+    region_json = excluded.region_json, manifest = excluded.manifest, canvas = excluded.canvas,
+    book = excluded.book, kind = excluded.kind, page = excluded.page, caption = excluded.caption,
+    context = excluded.context, title = excluded.title, year = excluded.year,
+    vector = excluded.vector, seq = excluded.seq, added_at = excluded.added_at
+"""
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Constraints on search results, all optional and AND-ed.
+
+    ``manifest`` matches a region's IIIF manifest id or its book id. ``date_from``/``date_to``
+    are inclusive years compared with the first year in ``Book.date``; regions without a
+    readable year are left out when either is set.
+    """
+
+    manifest: str | None = None
+    book: str | None = None
+    canvas: str | None = None
+    kinds: tuple[str, ...] = ()
+    classes: tuple[str, ...] = ()
+    date_from: int | None = None
+    date_to: int | None = None
+
+    def __post_init__(self) -> None:
+        # A bare string would otherwise be read as a tuple of its letters.
+        for name in ("kinds", "classes"):
+            value = getattr(self, name)
+            object.__setattr__(self, name, (value,) if isinstance(value, str) else tuple(value))
+        if self.date_from is not None and self.date_to is not None and self.date_from > self.date_to:
+            raise BadRequest(f"date_from {self.date_from} is after date_to {self.date_to}", "date_from")
+
+    @property
+    def empty(self) -> bool:
+        return self == Filters()
+
+    def sql(self) -> tuple[str, list[Any]]:
+        """A WHERE condition on ``items`` (``"1"`` when empty) and its parameters."""
+        clauses: list[str] = []
+        params: list[Any] = []
+        if self.manifest is not None:
+            clauses.append("(items.manifest = ? OR items.book = ?)")
+            params += [self.manifest, self.manifest]
+        for column in ("book", "canvas"):
+            if getattr(self, column) is not None:
+                clauses.append(f"items.{column} = ?")
+                params.append(getattr(self, column))
+        for column, values in (("kind", self.kinds), ("cls", self.classes)):
+            if values:
+                clauses.append(f"items.{column} IN ({', '.join('?' * len(values))})")
+                params += list(values)
+        if self.date_from is not None:
+            clauses.append("items.year >= ?")
+            params.append(int(self.date_from))
+        if self.date_to is not None:
+            clauses.append("items.year <= ?")
+            params.append(int(self.date_to))
+        return (" AND ".join(clauses) or "1"), params
+
+
+_YEAR = re.compile(r"(?<!\d)(1[0-9]{3}|20[0-9]{2})(?!\d)")
+
+
+def year_of(date: str) -> int | None:
+    """The first plausible year in a free-text date ("c. 1800", "1823-02-17", "[1795?]")."""
+    match = _YEAR.search(date or "")
+    return int(match.group(1)) if match else None
+
+
+# A term is a run of letters/digits, optionally ending in * for a prefix query.
+_TERM = re.compile(r"\w+\*?")
+
+
+def fts_query(text: str) -> str | None:
+    """A safe FTS5 MATCH expression for what a user typed, or None when it has no words.
+
+    Every term is quoted, so FTS5 syntax in user input (quotes, AND/OR/NOT, NEAR, column
+    filters, parentheses) is searched as words instead of raising a syntax error. Terms are
+    AND-ed, as in most search boxes; ``word*`` keeps its meaning of a prefix search.
+    """
+    terms = _TERM.findall(unicodedata.normalize("NFC", text or ""))[:MAX_QUERY_TERMS]
+    parts = []
+    for term in terms:
+        prefix = term.endswith("*")
+        word = term.rstrip("*").replace("_", " ").strip()
+        if word:
+            parts.append(f'"{word}"' + ("*" if prefix else ""))
+    return " ".join(parts) or None
+
+
+def connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
+    """A connection usable from any thread (callers serialise use of one connection)."""
+    if readonly:
+        uri = f"file:{quote(str(path.resolve()))}?mode=ro"
+        con = sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=30.0)
+        con.execute("PRAGMA query_only = 1")
+    else:
+        # Transactions are managed explicitly (BEGIN in add, commit in Index.commit).
+        con = sqlite3.connect(path, check_same_thread=False, timeout=30.0, isolation_level=None)
+        con.execute("PRAGMA journal_mode = WAL")
+        # NORMAL is crash-safe in WAL mode: a killed process loses nothing committed.
+        con.execute("PRAGMA synchronous = NORMAL")
+    return con
+
+
+def schema_version(con: sqlite3.Connection) -> int:
+    return con.execute("PRAGMA user_version").fetchone()[0]
+
+
+def ensure_schema(con: sqlite3.Connection, where: str) -> None:
+    """Create the tables in a new file, or migrate an older schema up to SCHEMA_VERSION.
+
+    Both happen in one transaction with the user_version bump, so a crash leaves either the
+    old schema or the new one, never half of it.
+    """
+    version = schema_version(con)
+    if version > SCHEMA_VERSION:
+        raise IndexMismatch(
+            f"index schema {version} is newer than this bookidx (schema {SCHEMA_VERSION}); upgrade bookidx",
+            where,
+        )
+    if version == SCHEMA_VERSION:
+        return
+    try:
+        if version == 0:  # a new file: DDL is transactional in SQLite
+            con.executescript(f"BEGIN IMMEDIATE;\n{_DDL}PRAGMA user_version = {SCHEMA_VERSION};\nCOMMIT;")
+            return
+        con.execute("BEGIN IMMEDIATE")
+        while version < SCHEMA_VERSION:
+            if version not in _MIGRATIONS:
+                raise IndexMismatch(f"no migration from index schema {version} to {version + 1}", where)
+            _MIGRATIONS[version](con)
+            version += 1
+        con.execute(f"PRAGMA user_version = {int(version)}")
+        con.execute("COMMIT")
+    except BaseException:
+        if con.in_transaction:
+            con.execute("ROLLBACK")
+        raise
+
+
+def get_meta(con: sqlite3.Connection, name: str, default: Any = None) -> Any:
+    row = con.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
+    return default if row is None else row[0]
+
+
+def set_meta(con: sqlite3.Connection, name: str, value: Any) -> None:
+    con.execute("INSERT OR REPLACE INTO meta(name, value) VALUES (?, ?)", (name, value))
+
+
+def item_row(region: Region, blob: bytes, seq: int, now: float) -> tuple:
+    """The ``items`` row for one region, in ``_COLUMNS`` order."""
+    book = region.book
+    manifest = region.page.manifest or (book.id if book else None)
+    return (
+        region.key,
+        json.dumps(region.to_dict(), ensure_ascii=False, separators=(",", ":")),
+        manifest,
+        region.page.id,
+        book.id if book else None,
+        region.kind,
+        region.page.index,
+        _nfc(region.caption),
+        _nfc(region.context),
+        _nfc(book.title if book else ""),
+        year_of(book.date) if book else None,
+        blob,
+        seq,
+        now,
+    )
+
+
+def _nfc(text: str) -> str:
+    """Text in the same Unicode form as queries (fts_query), so "é" matches "é" either way."""
+    return unicodedata.normalize("NFC", text or "")
+
+
+def key_list(keys: Iterable[int]) -> str:
+    """Keys as one JSON parameter for ``IN (SELECT value FROM json_each(?))`` of any length."""
+    return json.dumps([int(k) for k in keys])
+
+
+def existing(con: sqlite3.Connection, keys: Sequence[int]) -> set[int]:
+    rows = con.execute("SELECT key FROM items WHERE key IN (SELECT value FROM json_each(?))", (key_list(keys),))
+    return {r[0] for r in rows}
+
+
+def regions(con: sqlite3.Connection, keys: Sequence[int]) -> dict[int, tuple[Region, str | None]]:
+    """Region and class label for each key that exists."""
+    rows = con.execute(
+        "SELECT key, region_json, cls FROM items WHERE key IN (SELECT value FROM json_each(?))",
+        (key_list(keys),),
+    )
+    return {key: (Region.from_dict(json.loads(js)), cls) for key, js, cls in rows}
+
+
+def vectors(con: sqlite3.Connection, where: str, params: Sequence[Any], ndim: int, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray, int]:
+    """Keys (int64), stored vectors (rows of ``dtype``) and the newest seq of items ``WHERE where``."""
+    keys: list[int] = []
+    blobs: list[bytes] = []
+    newest = 0
+    for key, blob, seq in con.execute(f"SELECT key, vector, seq FROM items WHERE {where}", params):
+        keys.append(key)
+        blobs.append(blob)
+        newest = max(newest, seq)
+    mat = np.frombuffer(b"".join(blobs), dtype=dtype).reshape(len(keys), ndim)
+    return np.asarray(keys, dtype=np.int64), mat, newest
+
+
+def failures(con: sqlite3.Connection) -> list[dict[str, Any]]:
+    rows = con.execute("SELECT key, source, stage, reason, attempts, at FROM failures ORDER BY at")
+    names = ("key", "source", "stage", "reason", "attempts", "at")
+    return [dict(zip(names, row)) for row in rows]
+
+
+def record_failure(con: sqlite3.Connection, key: int, source: str, stage: str, reason: str) -> None:
+    con.execute(
+        """INSERT INTO failures(key, source, stage, reason, attempts, at) VALUES (?, ?, ?, ?, 1, ?)
+           ON CONFLICT(key) DO UPDATE SET source = excluded.source, stage = excluded.stage,
+           reason = excluded.reason, attempts = failures.attempts + 1, at = excluded.at""",
+        (int(key), source, stage, reason, time.time()),
+    )
+
+
+# -- bookidx.json: what the vectors depend on, checked on every open ---------------------------
+
+
+def new_info(model_info: dict, config: IndexConfig) -> dict:
+    from . import __version__
+
+    return {
+        "schema": SCHEMA_VERSION,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "bookidx": __version__,
+        "model": plain({k: model_info.get(k) for k in ("model", "ndim", "preprocess")}),
+        "usearch": {
+            "metric": "cos",
+            "dtype": config.dtype,
+            "connectivity": config.connectivity,
+            "expansion_add": config.expansion_add,
+            "expansion_search": config.expansion_search,
+        },
+        "counts": {"items": 0, "failures": 0},
+    }
+
+
+def read_info(path: Path) -> dict:
+    try:
+        info = json.loads((path / INFO).read_text(encoding="utf-8"))
+        schema = int(info["schema"])
+        info["model"]["ndim"], info["usearch"]["dtype"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ConfigError(f"unreadable: {e}", str(path / INFO)) from e
+    if schema > SCHEMA_VERSION:
+        raise IndexMismatch(
+            f"index schema {schema} is newer than this bookidx (schema {SCHEMA_VERSION}); upgrade bookidx",
+            str(path / INFO),
+        )
+    return info
+
+
+def check_model(path: Path, info: dict, model_info: dict, config: IndexConfig) -> None:
+    old, new = info["model"], plain({k: model_info.get(k) for k in ("model", "ndim", "preprocess")})
+    if plain(old) != new:
+        describe = lambda m: f"{m['model']!r} ({m['ndim']}-d, preprocess {json.dumps(m['preprocess'], sort_keys=True)})"  # noqa: E731
+        raise IndexMismatch(
+            f"{path} was built with model {describe(old)}; this run uses {describe(new)}: "
+            "use another index directory, or the index's model",
+            "model",
+        )
+    if info["usearch"]["dtype"] != config.dtype:
+        raise IndexMismatch(f"{path} stores {info['usearch']['dtype']} vectors; config asks for {config.dtype}", "dtype")
+
+
+def plain(value: Any) -> Any:
+    """JSON's view of a value (tuples become lists), so saved and live model info compare equal."""
+    return json.loads(json.dumps(value, sort_keys=True))
+
+
+def write_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
+    fsync(tmp)
+    os.replace(tmp, path)
+
+
+def fsync(path: Path) -> None:
+    """Flush a file before it is renamed into place, so a power cut cannot leave it empty."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

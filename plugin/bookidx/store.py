@@ -1,0 +1,551 @@
+"""The index store: a usearch HNSW graph beside the SQLite metadata database (meta.py).
+
+An index is a directory, a versioned artifact (STYLE.md §3 rule 7)::
+
+    bookidx.json     schema version, model id/ndim/preprocess, usearch parameters, counts
+    meta.sqlite      items with their vectors, FTS5 keywords, failures: the source of truth
+    vectors.usearch  the HNSW graph, a cache of the vectors in meta.sqlite
+    writer.lock      held (flock) by the one writing process; the OS drops it on any exit
+
+Crash safety: SQLite commits first; only then do vectors enter the graph, and the graph is
+saved now and then (``save_interval``, stretched to 10x the last save's duration, and always at
+close) to a temporary file renamed over the old one. ``file_seq`` in SQLite names the newest
+commit the saved file covers, so on open every row committed after it is (re)added from its
+stored blob. A ``kill -9`` at any instant leaves an index that opens with every committed item.
+
+Readers (``Index.open``) memory-map the file (usearch ``view``) and search rows committed after
+it exactly, from an overlay. ``refresh()`` picks up new commits (PRAGMA data_version) and new
+files (inode, size, mtime). A search works on one immutable snapshot, so many threads can search
+while another refreshes. A writer's graph changes in place, so its searches take its lock.
+
+Search: below EXACT_BELOW items usearch searches exhaustively (perfect recall, milliseconds);
+above, HNSW. With filters, SQLite names the candidates: up to EXACT_FILTERED are ranked exactly
+from their stored vectors, more by oversampling HNSW until k pass. Scores are cosine similarity.
+
+usearch: https://unum-cloud.github.io/usearch/python/ · SQLite WAL: https://www.sqlite.org/wal.html
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import os
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence
+
+import numpy as np
+from usearch.index import Index as _Graph
+
+from . import meta
+from .adapters.records import Region
+from .config import IndexConfig
+from .errors import BadRequest, BookidxError, ConfigError, IndexMismatch, NotFound
+from .meta import DB, INFO, SCHEMA_VERSION, Filters
+from .vectors import Snapshot, exact_top, keep_mask, nearest, unit_rows, upsert
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None
+    import msvcrt
+
+__all__ = ["SCHEMA_VERSION", "Filters", "Hit", "Index", "EXACT_BELOW", "EXACT_FILTERED"]
+
+log = logging.getLogger(__name__)
+
+VECTORS, LOCK = "vectors.usearch", "writer.lock"
+EXACT_BELOW = 20_000  # items; exhaustive search under this is fast and has perfect recall
+EXACT_FILTERED = 50_000  # filter candidates ranked exactly from SQLite; more: oversample HNSW
+_BYTES = {"f32": 4, "f16": 2, "bf16": 2, "i8": 1}
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result. ``score``: cosine similarity (vectors) or -BM25 (keywords); higher is better."""
+
+    key: int
+    score: float
+    region: Region
+    cls: str | None = None
+
+
+class Index:
+    """One index directory. Build with :meth:`create_or_open` (writer) or :meth:`open`."""
+
+    #: Least seconds between vector-file saves at commit (0: every commit). Close always saves.
+    save_interval: float = 30.0
+
+    def __init__(self, path: Path, info: dict, con: sqlite3.Connection, *, lock_fd: int | None):
+        self.path = path
+        self.info = info
+        self.ndim = int(info["model"]["ndim"])
+        self._con = con  # writer: the write connection; reader: the refresh connection
+        self._writable = lock_fd is not None
+        self._lock_fd = lock_fd
+        self._lock = threading.RLock()
+        self._idle: list[sqlite3.Connection] = []
+        self._opened: list[sqlite3.Connection] = []
+        self._blob = np.dtype(np.float32 if info["usearch"]["dtype"] == "f32" else np.float16)
+        self._pending: list[tuple[np.ndarray, np.ndarray]] = []
+        self._unsaved = 0
+        self._last_save, self._save_seconds = time.monotonic(), 0.0
+        self._closed = False
+        self._data_version = con.execute("PRAGMA data_version").fetchone()[0]
+        self._snap = self._load()
+        self._seq = self._snap.seq
+
+    # -- opening -------------------------------------------------------------------------------
+
+    @classmethod
+    def create_or_open(cls, path: str | Path, *, model_info: dict, config: IndexConfig) -> "Index":
+        """Open ``path`` for writing, creating it for ``model_info`` if needed.
+
+        Raises:
+            IndexMismatch: the index holds another model, dimension, preprocessing or dtype, or
+                a schema newer than this code.
+            BookidxError (409): another process is writing the index.
+        """
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        if not (path / INFO).exists():
+            if (path / DB).exists():
+                raise ConfigError(f"{DB} without {INFO}: not an index this code can trust", str(path))
+            meta.write_json(path / INFO, meta.new_info(model_info, config))
+        return cls._writer(path, model_info, config)
+
+    @classmethod
+    def open(cls, path: str | Path, *, readonly: bool = True) -> "Index":
+        """Open an existing index: read-only (search, serve) or as its writer (labels, repair)."""
+        path = Path(path)
+        if not (path / INFO).is_file() or not (path / DB).is_file():
+            raise NotFound(f"no bookidx index in {path}", "index")
+        if not readonly:
+            return cls._writer(path, None, None)
+        info = meta.read_info(path)
+        con = meta.connect(path / DB, readonly=True)
+        try:
+            version = meta.schema_version(con)
+            if version == 0:
+                raise NotFound(f"{path} holds no index yet (its creation was cut short)", "index")
+            if version != meta.SCHEMA_VERSION:
+                raise IndexMismatch(
+                    f"index schema {version}, this bookidx schema {meta.SCHEMA_VERSION}: "
+                    + ("upgrade bookidx" if version > meta.SCHEMA_VERSION else "open it once for writing (bookidx index) to migrate it"),
+                    str(path),
+                )
+            return cls(path, info, con, lock_fd=None)
+        except BaseException:
+            con.close()
+            raise
+
+    @classmethod
+    def _writer(cls, path: Path, model_info: dict | None, config: IndexConfig | None) -> "Index":
+        fd = _take_lock(path)
+        con = None
+        try:
+            info = meta.read_info(path)
+            if model_info is not None and config is not None:
+                meta.check_model(path, info, model_info, config)
+            con = meta.connect(path / DB, readonly=False)
+            meta.ensure_schema(con, str(path))
+            if info["schema"] != meta.SCHEMA_VERSION:
+                info["schema"] = meta.SCHEMA_VERSION
+                meta.write_json(path / INFO, info)
+            for stale in path.glob(f"{VECTORS}.*.tmp"):  # a save cut short
+                stale.unlink()
+            return cls(path, info, con, lock_fd=fd)
+        except BaseException:
+            if con is not None:
+                con.close()
+            _release_lock(fd)
+            raise
+
+    def _graph(self) -> _Graph:
+        u = self.info["usearch"]
+        return _Graph(
+            ndim=self.ndim,
+            metric="cos",
+            dtype=u["dtype"],
+            connectivity=u["connectivity"],
+            expansion_add=u["expansion_add"],
+            expansion_search=u["expansion_search"],
+        )
+
+    def _load(self) -> Snapshot:
+        """Read the vector file and every row committed after it (see the module docstring)."""
+        con, file = self._con, self.path / VECTORS
+        file_seq = int(meta.get_meta(con, "file_seq", 0))  # before the file: never newer than it
+        stat, graph = _stat(file), self._graph()
+        if stat is not None:
+            try:
+                (graph.load if self._writable else graph.view)(str(file))
+                if graph.ndim != self.ndim:
+                    raise RuntimeError(f"holds {graph.ndim}-d vectors, not {self.ndim}-d")
+                graph.expansion_search = self.info["usearch"]["expansion_search"]
+            except RuntimeError as e:
+                log.warning("%s: %s; using the vectors stored in %s", file, e, DB)
+                graph, file_seq = self._graph(), 0
+        con.execute("BEGIN")  # one consistent read of the rows and their count
+        try:
+            keys, rows, seq = meta.vectors(con, "seq > ?", (file_seq,), self.ndim, self._blob)
+            n_items = con.execute("SELECT count(*) FROM items").fetchone()[0]
+            seq = max(seq, file_seq)
+            new = ~graph.contains(keys) if len(keys) else np.zeros(0, bool)
+            if len(graph) + int(new.sum()) != n_items:  # a file from elsewhere, or a lost commit
+                log.warning("%s holds %d vectors for %d items: checking every key", file, len(graph), n_items)
+                all_keys = np.fromiter((r[0] for r in con.execute("SELECT key FROM items")), np.int64)
+                if self._writable and len(graph):
+                    graph.remove(np.setdiff1d(np.asarray(graph.keys, np.int64), all_keys).astype(np.uint64))
+                lost = np.setdiff1d(all_keys[~graph.contains(all_keys)], keys)
+                more_keys, more_rows, _ = meta.vectors(
+                    con, "key IN (SELECT value FROM json_each(?))", (meta.key_list(lost),), self.ndim, self._blob
+                )
+                keys, rows = np.concatenate([keys, more_keys]), np.vstack([rows, more_rows])
+        finally:
+            con.execute("COMMIT")
+        rows = rows.astype(np.float32)
+        if self._writable:
+            upsert(graph, keys, rows)
+            self._unsaved += len(keys)
+            return Snapshot(graph, np.zeros(0, np.int64), np.zeros((0, self.ndim), np.float32), seq, stat)
+        return Snapshot(graph, keys, rows, seq, stat)
+
+    def refresh(self) -> bool:
+        """Readers: take in what a writer committed or saved since. Cheap when nothing changed.
+
+        Returns True when the index changed (call it per request, or every few seconds).
+        """
+        if self._writable:
+            return False  # a writer's own commits are in its graph already
+        with self._lock:
+            self._check_open()
+            version = self._con.execute("PRAGMA data_version").fetchone()[0]
+            snap, stat = self._snap, _stat(self.path / VECTORS)
+            if version == self._data_version and stat == snap.stat:
+                return False
+            self._data_version = version
+            if stat != snap.stat:
+                self._snap = self._load()
+                return True
+            keys, rows, seq = meta.vectors(self._con, "seq > ?", (snap.seq,), self.ndim, self._blob)
+            if len(keys):
+                old = ~np.isin(snap.keys, keys)  # a re-added key's new vector replaces its old one
+                self._snap = replace(
+                    snap,
+                    keys=np.concatenate([snap.keys[old], keys]),
+                    rows=np.vstack([snap.rows[old], rows.astype(np.float32)]),
+                    seq=max(seq, snap.seq),
+                )
+            return True
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def add(self, regions: Sequence[Region], vectors: np.ndarray) -> None:
+        """Insert or replace regions with their (normalised) vectors; visible after commit()."""
+        self._check_writable("add")
+        vecs = np.asarray(vectors, dtype=np.float32)
+        if vecs.shape != (len(regions), self.ndim):
+            raise BadRequest(f"vectors have shape {vecs.shape}, expected ({len(regions)}, {self.ndim})", "vectors")
+        if not len(regions):
+            return
+        stored = unit_rows(vecs, "vectors").astype(self._blob)
+        keys = [r.key for r in regions]
+        with self._lock:
+            rows = [meta.item_row(r, stored[i].tobytes(), self._seq + 1, time.time()) for i, r in enumerate(regions)]
+            self._begin()
+            self._con.execute("SAVEPOINT add_items")  # one add() is all or nothing
+            try:
+                self._con.executemany(meta.UPSERT, rows)
+                self._con.execute(
+                    "DELETE FROM failures WHERE key IN (SELECT value FROM json_each(?))", (meta.key_list(keys),)
+                )
+            except BaseException:
+                self._con.execute("ROLLBACK TO add_items")
+                raise
+            finally:
+                self._con.execute("RELEASE add_items")
+            self._seq += 1
+            # The graph gets exactly what SQLite holds (rounded to the blob dtype).
+            self._pending.append((np.asarray(keys, np.int64), stored.astype(np.float32)))
+
+    def record_failure(self, key: int, source: str, stage: str, reason: str) -> None:
+        """Keep a failed item as data (stage: fetch, crop, embed...); a later add() clears it."""
+        self._check_writable("record_failure")
+        with self._lock:
+            self._begin()
+            meta.record_failure(self._con, key, source, stage, reason)
+
+    def set_class(self, keys: Sequence[int], labels: Sequence[str | None], scores: Sequence[float] | None = None) -> None:
+        """Store a class label (and its score) per item; None clears it. Visible after commit()."""
+        self._check_writable("set_class")
+        keys = [int(k) for k in keys]
+        scores = [None] * len(keys) if scores is None else [None if s is None else float(s) for s in scores]
+        if not (len(keys) == len(labels) == len(scores)):
+            raise BadRequest(f"{len(keys)} keys, {len(labels)} labels and {len(scores)} scores", "labels")
+        with self._lock:
+            missing = set(keys) - meta.existing(self._con, keys)
+            if missing:
+                raise NotFound(f"no item with id {min(missing)} ({len(missing)} unknown)", "id")
+            self._begin()
+            self._con.executemany("UPDATE items SET cls = ?, cls_score = ? WHERE key = ?", zip(labels, scores, keys))
+
+    def commit(self) -> None:
+        """Commit to SQLite, then move the vectors into the graph; save the file when due."""
+        self._check_writable("commit")
+        with self._lock:
+            if self._con.in_transaction:
+                self._con.execute("COMMIT")
+            if self._pending:  # kept until the graph has them: a retried commit redoes this
+                upsert(self._snap.base, np.concatenate([k for k, _ in self._pending]), np.vstack([v for _, v in self._pending]))
+                self._unsaved += sum(len(k) for k, _ in self._pending)
+                self._pending.clear()
+            due = max(self.save_interval, 10 * self._save_seconds)
+            if self._unsaved and time.monotonic() - self._last_save >= due:
+                self._save()
+
+    def _save(self) -> None:
+        t0 = time.monotonic()
+        tmp = self.path / f"{VECTORS}.{os.getpid()}.tmp"
+        self._snap.base.save(str(tmp))
+        meta.fsync(tmp)
+        os.replace(tmp, self.path / VECTORS)
+        meta.set_meta(self._con, "file_seq", self._seq)  # after the rename: never ahead of the file
+        self.info["counts"] = {"items": len(self), "failures": len(meta.failures(self._con))}
+        meta.write_json(self.path / INFO, self.info)
+        self._unsaved = 0
+        self._last_save = time.monotonic()
+        self._save_seconds = self._last_save - t0
+
+    def close(self) -> None:
+        """Writers commit and save; everyone releases files. Safe to call twice."""
+        with self._lock:
+            if self._closed:
+                return
+            try:
+                if self._writable:
+                    self.commit()
+                    if self._unsaved:
+                        self._save()
+            finally:
+                self._closed = True
+                for con in [self._con, *self._opened]:
+                    con.close()
+                if self._lock_fd is not None:
+                    _release_lock(self._lock_fd)
+
+    def __enter__(self) -> "Index":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        with self._reading() as con:
+            return con.execute("SELECT count(*) FROM items").fetchone()[0]
+
+    def has(self, keys: Sequence[int]) -> np.ndarray:
+        """Whether each key is indexed (a writer counts its own uncommitted adds)."""
+        keys = [int(k) for k in keys]
+        with self._reading() as con:
+            found = meta.existing(con, keys)
+        return np.fromiter((k in found for k in keys), dtype=bool, count=len(keys))
+
+    def get(self, key: int) -> Region:
+        with self._reading() as con:
+            row = con.execute("SELECT region_json FROM items WHERE key = ?", (int(key),)).fetchone()
+        if row is None:
+            raise NotFound(f"no item with id {key}", "id")
+        return Region.from_dict(json.loads(row[0]))
+
+    def vector(self, key: int) -> np.ndarray:
+        """The stored (unit) vector of an item, as float32."""
+        with self._reading() as con:
+            row = con.execute("SELECT vector FROM items WHERE key = ?", (int(key),)).fetchone()
+        if row is None:
+            raise NotFound(f"no item with id {key}", "id")
+        return np.frombuffer(row[0], dtype=self._blob).astype(np.float32)
+
+    def search(
+        self, vector: np.ndarray, k: int = 10, *, filters: Filters | None = None, exclude: Iterable[int] = ()
+    ) -> list[Hit] | list[list[Hit]]:
+        """Nearest items by cosine similarity: one vector gives a list, a matrix a list per row.
+
+        ``exclude`` drops keys (the query item itself for "more like this").
+        """
+        query = np.asarray(vector, dtype=np.float32)
+        if query.ndim not in (1, 2) or query.shape[-1] != self.ndim:
+            raise BadRequest(f"query has shape {query.shape}, expected ({self.ndim},) or (n, {self.ndim})", "vector")
+        if k < 1:
+            raise BadRequest("k must be at least 1", "k")
+        rows = unit_rows(query.reshape(-1, self.ndim), "vector")
+        drop = np.unique(np.fromiter((int(x) for x in exclude), dtype=np.int64))
+        with self._searching() as snap:
+            if filters is None or filters.empty:
+                found = nearest(snap, rows, k, drop, exact_below=EXACT_BELOW)
+            else:
+                found = self._nearest_filtered(snap, rows, k, drop, filters)
+        hits = self._hits(found)
+        return hits[0] if query.ndim == 1 else hits
+
+    def _nearest_filtered(self, snap: Snapshot, rows: np.ndarray, k: int, drop: np.ndarray, filters: Filters):
+        where, params = filters.sql()
+        with self._reading() as con:
+            n = con.execute(f"SELECT count(*) FROM items WHERE {where}", params).fetchone()[0]
+            if n <= EXACT_FILTERED:  # SQLite is the truth: no graph or overlay needed
+                keys, mat, _ = meta.vectors(con, where, params, self.ndim, self._blob)
+                return exact_top(rows, keys, mat, k, keep_mask(keys, drop, None, None))
+            allow = np.sort(np.fromiter((r[0] for r in con.execute(f"SELECT key FROM items WHERE {where}", params)), np.int64))
+        total = len(snap.base) + len(snap.keys)
+        return nearest(snap, rows, k, drop, allow, oversample=2 * math.ceil(total / max(n, 1)), exact_below=EXACT_BELOW)
+
+    def _hits(self, found: list[tuple[np.ndarray, np.ndarray]]) -> list[list[Hit]]:
+        with self._reading() as con:
+            known = meta.regions(con, sorted({int(key) for keys, _ in found for key in keys}))
+        # A key missing from SQLite can only come from a vector file ahead of a lost commit.
+        return [
+            [Hit(int(key), float(sim), *known[int(key)]) for key, sim in zip(keys, sims) if int(key) in known]
+            for keys, sims in found
+        ]
+
+    def text_search(self, query: str, k: int = 10, *, filters: Filters | None = None, offset: int = 0) -> list[Hit]:
+        """BM25 keyword search over captions (weighted most), book titles and page text.
+
+        Any user input is safe (see meta.fts_query); a query without words finds nothing.
+        """
+        if k < 1 or offset < 0:
+            raise BadRequest("k must be at least 1 and offset at least 0", "k")
+        match = meta.fts_query(query)
+        if match is None:
+            return []
+        where, params = (filters or Filters()).sql()
+        weights = ", ".join(str(w) for w in meta.BM25_WEIGHTS)
+        sql = f"""SELECT items.key, items.region_json, items.cls, bm25(items_fts, {weights}) AS rank
+                  FROM items_fts JOIN items ON items.key = items_fts.rowid
+                  WHERE items_fts MATCH ? AND {where} ORDER BY rank LIMIT ? OFFSET ?"""
+        with self._reading() as con:
+            rows = con.execute(sql, [match, *params, k, offset]).fetchall()
+        return [Hit(key, -rank, Region.from_dict(json.loads(js)), cls) for key, js, cls, rank in rows]
+
+    def items(self, *, manifest: str | None = None, canvas: str | None = None, limit: int | None = None, offset: int = 0) -> list[tuple[int, Region]]:
+        """Items in reading order (manifest or book, page, key), optionally of one manifest/canvas."""
+        where, params = Filters(manifest=manifest, canvas=canvas).sql()
+        sql = f"SELECT key, region_json FROM items WHERE {where} ORDER BY manifest, page, key LIMIT ? OFFSET ?"
+        with self._reading() as con:
+            rows = con.execute(sql, [*params, -1 if limit is None else int(limit), int(offset)]).fetchall()
+        return [(key, Region.from_dict(json.loads(js))) for key, js in rows]
+
+    def manifests(self) -> list[dict]:
+        """One entry per manifest (or book, when the source had no manifest): id, title, count."""
+        sql = """SELECT manifest, max(title), count(*) FROM items WHERE manifest IS NOT NULL
+                 GROUP BY manifest ORDER BY manifest"""
+        with self._reading() as con:
+            return [{"id": m, "title": t, "count": n} for m, t, n in con.execute(sql)]
+
+    def failures(self) -> list[dict]:
+        with self._reading() as con:
+            return meta.failures(con)
+
+    def stats(self) -> dict:
+        def counts(con: sqlite3.Connection, column: str) -> dict[str, int]:
+            rows = con.execute(f"SELECT {column}, count(*) FROM items WHERE {column} IS NOT NULL GROUP BY 1")
+            return dict(rows.fetchall())
+
+        with self._reading() as con:
+            one = lambda sql: con.execute(sql).fetchone()[0]  # noqa: E731
+            items = one("SELECT count(*) FROM items")
+            out = {
+                "items": items,
+                "manifests": one("SELECT count(DISTINCT manifest) FROM items"),
+                "books": one("SELECT count(DISTINCT book) FROM items"),
+                "kinds": counts(con, "kind"),
+                "classes": counts(con, "cls"),
+                "failures": one("SELECT count(*) FROM failures"),
+            }
+        snap = self._snap
+        dtype = self.info["usearch"]["dtype"]
+        out["vectors_in_file"] = len(snap.base)
+        out["vectors_overlay"] = len(snap.keys)
+        out["vector_bytes"] = items * self.ndim * _BYTES[dtype]
+        out["files"] = {p.name: p.stat().st_size for p in sorted(self.path.iterdir()) if p.is_file()}
+        return out
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        """A connection for one read: the writer's own (under its lock), or a pooled one."""
+        self._check_open()
+        if self._writable:
+            with self._lock:
+                yield self._con
+            return
+        with self._lock:
+            con = self._idle.pop() if self._idle else None
+        if con is None:
+            con = meta.connect(self.path / DB, readonly=True)
+            with self._lock:
+                self._opened.append(con)
+        try:
+            yield con
+        finally:
+            with self._lock:
+                self._idle.append(con)
+
+    @contextlib.contextmanager
+    def _searching(self) -> Iterator[Snapshot]:
+        self._check_open()
+        if self._writable:  # the graph changes in place at commit
+            with self._lock:
+                yield self._snap
+        else:
+            yield self._snap
+
+    def _begin(self) -> None:
+        if not self._con.in_transaction:
+            self._con.execute("BEGIN IMMEDIATE")
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise BookidxError("index is closed", str(self.path))
+
+    def _check_writable(self, what: str) -> None:
+        self._check_open()
+        if not self._writable:
+            raise BookidxError(f"{what}: index opened read-only", str(self.path), code=409)
+
+
+def _stat(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _take_lock(path: Path) -> int:
+    fd = os.open(path / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        else:  # pragma: no cover
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+    except OSError:
+        holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
+        os.close(fd)
+        raise BookidxError(f"another process (pid {holder}) is writing this index", str(path), code=409) from None
+    os.ftruncate(fd, 0)
+    os.write(fd, str(os.getpid()).encode())
+    return fd
+
+
+def _release_lock(fd: int) -> None:
+    os.close(fd)  # closing the descriptor drops an flock / msvcrt lock

@@ -1,0 +1,133 @@
+"""Vector arithmetic for the store: snapshots, exact top-k, masks and merges (numpy only).
+
+Cosine similarity of unit vectors is their dot product; usearch reports cosine *distance*,
+1 − similarity (https://unum-cloud.github.io/usearch/python/reference.html, ``MetricKind.Cos``).
+Keys are int64 here (Region.key is 63-bit), uint64 inside usearch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .errors import BadRequest
+
+# Rows per block when scoring stored vectors, so float16 blobs are widened a block at a time.
+_BLOCK = 8192
+
+TopK = tuple[np.ndarray, np.ndarray]  # keys (int64), similarities (float32), best first
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What one search sees: the graph (from the vector file) plus an exact-search overlay.
+
+    ``keys``/``rows`` are items committed after the file was saved (readers only); they replace
+    any vector the graph holds for the same key. ``seq`` is the newest commit covered and
+    ``stat`` the file's (inode, size, mtime_ns) when read, None when there was none.
+    """
+
+    base: Any  # usearch.index.Index
+    keys: np.ndarray
+    rows: np.ndarray
+    seq: int
+    stat: tuple[int, int, int] | None
+
+
+def unit_rows(rows: np.ndarray, parameter: str) -> np.ndarray:
+    """Rows scaled to length 1, refusing NaN, infinity and zero rows (no direction to compare)."""
+    if not np.isfinite(rows).all():
+        raise BadRequest("vectors contain NaN or infinity", parameter)
+    norms = np.linalg.norm(rows, axis=1, keepdims=True)
+    if len(rows) and float(norms.min()) < 1e-6:
+        raise BadRequest("a zero vector has no direction to compare by cosine", parameter)
+    return (rows / norms).astype(np.float32)
+
+
+def rows_of(matches: Any, n: int) -> list[TopK]:
+    """usearch Matches (one query) or BatchMatches (several) as (keys, similarities) per query."""
+    if n == 1 and not hasattr(matches, "counts"):
+        return [(matches.keys.astype(np.int64), (1.0 - matches.distances).astype(np.float32))]
+    return [
+        (matches.keys[i, :c].astype(np.int64), (1.0 - matches.distances[i, :c]).astype(np.float32))
+        for i, c in enumerate(matches.counts)
+    ]
+
+
+def keep_mask(keys: np.ndarray, drop: np.ndarray, hidden: np.ndarray | None, allow: np.ndarray | None) -> np.ndarray:
+    """True for keys not in ``drop`` or ``hidden`` and, when given, in the sorted ``allow``."""
+    keep = np.ones(len(keys), dtype=bool)
+    if len(drop):
+        keep &= ~np.isin(keys, drop)
+    if hidden is not None and len(hidden):
+        keep &= ~np.isin(keys, hidden)
+    if allow is not None:
+        # searchsorted keeps this O(m log n) for a large allow list; np.isin would sort it again
+        at = np.minimum(np.searchsorted(allow, keys), max(len(allow) - 1, 0))
+        keep &= (allow[at] == keys) if len(allow) else False
+    return keep
+
+
+def exact_top(queries: np.ndarray, keys: np.ndarray, rows: np.ndarray, k: int, keep: np.ndarray) -> list[TopK]:
+    """The k most similar of ``rows`` (where ``keep``) for each unit query: brute force."""
+    if not keep.all():
+        keys, rows = keys[keep], rows[keep]
+    sims = np.empty((len(queries), len(keys)), dtype=np.float32)
+    for start in range(0, len(keys), _BLOCK):
+        block = rows[start : start + _BLOCK].astype(np.float32, copy=False)
+        sims[:, start : start + _BLOCK] = queries @ block.T
+    return [_top(keys, row, k) for row in sims]
+
+
+def merge_top(a: TopK, b: TopK, k: int) -> TopK:
+    """The best k of two disjoint result lists."""
+    return _top(np.concatenate([a[0], b[0]]), np.concatenate([a[1], b[1]]), k)
+
+
+def _top(keys: np.ndarray, sims: np.ndarray, k: int) -> TopK:
+    if len(keys) > k:
+        part = np.argpartition(-sims, k - 1)[:k]
+        keys, sims = keys[part], sims[part]
+    order = np.lexsort((keys, -sims))  # ties broken by key, so results are reproducible
+    return keys[order], sims[order]
+
+
+def nearest(snap: Snapshot, rows: np.ndarray, k: int, drop: np.ndarray, allow: np.ndarray | None = None, *, oversample: int = 1, exact_below: int = 0) -> list[TopK]:
+    """The k nearest of a snapshot for each unit query row, keys in ``drop`` left out.
+
+    The graph is searched by HNSW (exhaustively when it holds fewer than ``exact_below``),
+    asking for ``k * oversample`` and widening 4x until k pass the masks (``allow``: sorted
+    keys that may be returned); then merged with the exact overlay.
+    """
+    n = len(snap.base)
+    graph_hits = [(np.zeros(0, np.int64), np.zeros(0, np.float32))] * len(rows)
+    count, exact = min(n, k * oversample + len(drop)), n < exact_below
+    while count:
+        graph_hits = []
+        short = False
+        for keys, sims in rows_of(snap.base.search(rows, count, exact=exact), len(rows)):
+            keep = keep_mask(keys, drop, snap.keys, allow)
+            graph_hits.append((keys[keep], sims[keep]))
+            short |= int(keep.sum()) < k
+        if not short or count >= n:
+            break
+        count = min(n, count * 4)
+        exact = exact or count * 2 >= n  # nearly everything: the exhaustive scan is cheaper
+    if len(snap.keys):
+        overlay = exact_top(rows, snap.keys, snap.rows, k, keep_mask(snap.keys, drop, None, allow))
+        return [merge_top(a, b, k) for a, b in zip(graph_hits, overlay)]
+    return [merge_top(a, (a[0][:0], a[1][:0]), k) for a in graph_hits]
+
+
+def upsert(graph: Any, keys: np.ndarray, rows: np.ndarray) -> None:
+    """Put vectors in the graph, replacing any it has for those keys (the last one given wins)."""
+    if not len(keys):
+        return
+    last = len(keys) - 1 - np.unique(keys[::-1], return_index=True)[1]
+    keys, rows = keys[last].astype(np.uint64), rows[last]
+    present = graph.contains(keys)
+    if present.any():
+        graph.remove(keys[present])
+    graph.add(keys, rows)
