@@ -4,12 +4,14 @@ Built per request because the server URL (the blueprint's prefix) and the caps (
 maximum, paging depth) are the collection's own settings. Response schemas are JSON Schema
 2020-12, the dialect OpenAPI 3.1 uses, and say what the views really return (tests validate
 live responses against them), so schema-driven fuzzers and client generators can rely on it.
-The IIIF routes add their own paths through ``bookidx.web.iiif.openapi_paths()`` when present.
+The IIIF-out routes (web/iiif.py) are described here too, when the blueprint has them.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from flask import current_app, request
 
 from .. import __version__
 from . import params
@@ -241,16 +243,49 @@ def paths() -> dict[str, Any]:
     }
 
 
+def iiif_paths() -> dict[str, Any]:
+    """The IIIF-out routes (web/iiif.py): manifests, annotations, Content Search 2.0 and 1.0."""
+    slug = {"name": "slug", "in": "path", "required": True, "description": "First 16 hex digits of sha256(manifest id)",
+            "schema": {"type": "string"}}
+    canvas = {"name": "canvas", "in": "path", "required": True, "description": "Canvas index, from 0",
+              "schema": {"type": "integer", "minimum": 0}}
+    search_params = [
+        slug, _ref("parameters/q"),
+        {"name": "motivation", "in": "query", "required": False, "schema": {"type": "string"},
+         "description": "Space-separated motivations to keep (e.g. painting commenting)"},
+        {"name": "page", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1},
+         "description": "Result page, from 1; past the last page is a 404"},
+    ]
+
+    def ld(description: str) -> dict[str, Any]:
+        return {"description": description, "content": {"application/ld+json": {"schema": {"type": "object"}}}}
+
+    return {
+        "/iiif/{slug}/manifest.json": {"get": {
+            "operationId": "iiifManifest", "summary": "The indexed manifest, with bookidx annotations and Content Search services",
+            "parameters": [slug], "responses": {"200": ld("IIIF Presentation 2.1 or 3.0 manifest"), **_errors(404, 422, 500)},
+        }},
+        "/iiif/{slug}/annotations/{canvas}": {"get": {
+            "operationId": "iiifAnnotations", "summary": "One canvas's annotations (AnnotationPage, or sc:AnnotationList for 2.1)",
+            "parameters": [slug, canvas], "responses": {"200": ld("Annotations"), **_errors(404, 422, 500)},
+        }},
+        "/iiif/{slug}/search": {"get": {
+            "operationId": "iiifSearch2", "summary": "IIIF Content Search 2.0 within one manifest",
+            "parameters": search_params, "responses": {"200": ld("AnnotationPage of results"), **_errors(400, 404, 422, 500)},
+        }},
+        "/iiif/{slug}/search1": {"get": {
+            "operationId": "iiifSearch1", "summary": "IIIF Content Search 1.0 within one manifest (Mirador, UV)",
+            "parameters": search_params, "responses": {"200": ld("sc:AnnotationList of results"), **_errors(400, 404, 422, 500)},
+        }},
+    }
+
+
 def document() -> dict[str, Any]:
     """The whole document for the collection serving the current request."""
     root = external_url(".openapi")[: -len("/openapi.json")]
     all_paths = paths()
-    try:
-        from .iiif import openapi_paths
-    except ImportError:  # the IIIF routes describe themselves once they offer openapi_paths()
-        pass
-    else:
-        all_paths.update(openapi_paths())
+    if f"{request.blueprint}.iiif_manifest" in current_app.view_functions:  # web/iiif.py is there
+        all_paths.update(iiif_paths())
     return {
         "openapi": "3.1.0",
         "info": {"title": "bookidx", "version": __version__, "description": DESCRIPTION},
