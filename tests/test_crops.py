@@ -75,6 +75,16 @@ def test_local_jpeg_crop_matches_full_decode(big_jpeg, reader):
     assert diff(got, naive(big_jpeg, box, 224)) < 3
 
 
+def test_dct_scaled_crop_is_not_shifted_on_fine_detail(tmp_path, reader):
+    # Fine stripes (period 25 px) on a page whose width is no multiple of 8: a box off by one
+    # full-resolution pixel differs by 10+ here, so the decoder's exact scale must be used.
+    y, x = np.mgrid[0:1200, 0:1601].astype(np.float32)
+    path = tmp_path / "fine.jpg"
+    Image.fromarray((128 + 100 * np.sin(x / 4.0) * np.cos(y / 9.0)).astype(np.uint8)).save(path, quality=95)
+    for box in (Box(101, 203, 1003, 805), Box(7, 9, 1590, 1180)):
+        assert diff(reader.read(local(path, box)), naive(path, box, 224)) < 4
+
+
 def test_jpeg_is_decoded_shrunk_but_still_big_enough(big_jpeg, reader, monkeypatch):
     decoded = []
     load = JpegImagePlugin.JpegImageFile.load

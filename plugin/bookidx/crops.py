@@ -163,10 +163,11 @@ class CropReader:
         x0, y0, x1, y1 = box
         out = target_size(max(1, round(x1 - x0)), max(1, round(y1 - y0)), self.max_side)
         full = img.size
-        if shrink:
-            self._shrink_on_load(img, max(x1 - x0, y1 - y0))
+        scale = self._shrink_on_load(img, max(x1 - x0, y1 - y0)) if shrink else None
         img.load()
-        sx, sy = img.size[0] / full[0], img.size[1] / full[1]
+        # The decoder's own scale (1/8 exactly, not 319/2550): a fraction of a pixel off at 1/8
+        # is a visible shift at full size.
+        sx, sy = scale or (img.size[0] / full[0], img.size[1] / full[1])
         x0, x1, y0, y1 = x0 * sx, x1 * sx, y0 * sy, y1 * sy
         ix0, iy0 = int(x0), int(y0)
         ix1, iy1 = max(ix0 + 1, min(math.ceil(x1), img.size[0])), max(iy0 + 1, min(math.ceil(y1), img.size[1]))
@@ -177,15 +178,22 @@ class CropReader:
         # Resampling from the fractional box keeps edges exact after a DCT-scaled decode.
         return crop.resize(out, Image.Resampling.BICUBIC, box=src, reducing_gap=3.0)
 
-    def _shrink_on_load(self, img: Image.Image, box_side: float) -> None:
-        """Decode at the smallest resolution that still gives the box max_side pixels."""
+    def _shrink_on_load(self, img: Image.Image, box_side: float) -> tuple[float, float] | None:
+        """Decode at the smallest resolution that still gives the box max_side pixels.
+
+        Returns the exact decode scale when the decoder defines one, else None (then the
+        decoded size tells).
+        """
         factor = box_side / self.max_side  # how much smaller the crop may be
         if factor < 2:
-            return
+            return None
         width, height = img.size
         if img.format in ("JPEG", "MPO"):
-            img.draft(img.mode if img.mode in ("RGB", "L") else None,
-                      (math.ceil(width / factor), math.ceil(height / factor)))
+            drafted = img.draft(img.mode if img.mode in ("RGB", "L") else None,
+                                (math.ceil(width / factor), math.ceil(height / factor)))
+            if drafted is not None:
+                _, (_, _, w_scaled, h_scaled) = drafted  # the size as a fraction: W / scale
+                return w_scaled / width, h_scaled / height
         elif img.format == "JPEG2000":
             levels = min(int(math.log2(factor)), _J2K_MAX_REDUCE)
             # Pillow sizes a reduced image as round(side / 2**n) where OpenJPEG gives
@@ -194,8 +202,10 @@ class CropReader:
                 levels -= 1
             if levels:
                 img.reduce = levels
+                return 1 / (1 << levels), 1 / (1 << levels)
         elif img.format == "TIFF" and getattr(img, "n_frames", 1) > 1:
             _pick_tiff_level(img, box_side, self.max_side)
+        return None
 
     def _check_pixels(self, width: int, height: int, name: str) -> None:
         megapixels = width * height / 1e6
