@@ -28,6 +28,7 @@ from PIL import Image
 
 from bookidx.adapters.records import Book, Box, ImageRef, Page, Region
 from bookidx.embed import load_embedder
+from iiifserver import chapbook_iiif  # noqa: F401  (pytest fixture: zimeon's IIIF server)
 
 ROOT = Path(__file__).resolve().parents[1]
 STATIC = ROOT / "plugin" / "bookidx" / "web" / "static"
@@ -36,6 +37,8 @@ AXE = ROOT / "widget" / "node_modules" / "axe-core" / "axe.min.js"
 ARTIFACTS = ROOT / "test-artifacts" / "widget"
 LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
 MARKUP_CAPTION = 'Woodcut <img src=x onerror="window.__pwned=1"> of a <b>ship</b>'
+VIEWERS = ROOT / "examples" / "widget" / "node_modules"
+IIIF_MANIFEST = "https://example.org/bookidx-test/chapbooks/manifest.json"
 
 
 def test_served_bundle_is_a_fresh_build(tmp_path):
@@ -98,28 +101,66 @@ def _region(chapbooks: Path, row: dict, box: Box | None = None, caption: str | N
     )
 
 
+def _iiif_pages(srv) -> tuple[dict, list[Region]]:
+    """A IIIF Presentation 3 manifest over the IIIF server's pages, two regions on each.
+
+    Canvases are half the image size (as in many real manifests), so a viewer that forgot to
+    scale canvas coordinates to image pixels would draw the outlines in the wrong place.
+    """
+    canvases, regions = [], []
+    for i, identifier in enumerate(srv.identifiers):
+        ref = srv.ref(identifier, api=3)
+        canvas_id = f"https://example.org/bookidx-test/canvas/{i}"
+        cw, ch = ref.width // 2, ref.height // 2
+        canvases.append({
+            "id": canvas_id, "type": "Canvas", "label": {"en": [f"p. {i + 1}"]}, "width": cw, "height": ch,
+            "items": [{"id": f"{canvas_id}/page", "type": "AnnotationPage", "items": [{
+                "id": f"{canvas_id}/image", "type": "Annotation", "motivation": "painting", "target": canvas_id,
+                "body": {"id": f"{ref.service}/full/max/0/default.jpg", "type": "Image", "format": "image/jpeg",
+                         "width": ref.width, "height": ref.height,
+                         "service": [{"id": ref.service, "type": "ImageService3", "profile": "level1"}]},
+            }]}],
+        })
+        page = Page(id=canvas_id, index=i, image=ref, width=cw, height=ch, label=f"p. {i + 1}", manifest=IIIF_MANIFEST)
+        book = Book(id=IIIF_MANIFEST, title="Chapbook pages (IIIF)")
+        regions.append(Region(page=page, box=Box(60, ref.height // 4, ref.width - 120, ref.height // 2),
+                              kind="Illustration", caption=f"Frontispiece woodcut on {identifier}", book=book))
+        regions.append(Region(page=page, box=Box(100, 40, ref.width - 200, ref.height // 8),
+                              kind="Illustration", caption=f"Title lettering on {identifier}", book=book))
+    manifest = {
+        "@context": "http://iiif.io/api/presentation/3/context.json", "id": IIIF_MANIFEST, "type": "Manifest",
+        "label": {"en": ["Chapbook pages (IIIF)"]}, "items": canvases,
+    }
+    return manifest, regions
+
+
 @pytest.fixture(scope="module")
-def collection(tmp_path_factory, chapbooks):
-    """An index of 30 chapbook pages plus one region whose caption is HTML-like text."""
+def collection(tmp_path_factory, chapbooks, chapbook_iiif):
+    """30 chapbook pages (local files), one region with an HTML-like caption, and six regions
+    on three pages of a IIIF manifest whose images come from a real IIIF Image API server."""
     from bookidx.config import IndexConfig
+    from bookidx.manifests import save_manifest
     from bookidx.store import Index
 
     rows = _pages(chapbooks)
     regions = [_region(chapbooks, row) for row in rows]
     # Same page, another box (another key): a caption that would run script if put in innerHTML.
     regions.append(_region(chapbooks, rows[-1], Box(0, 0, 300, 300), MARKUP_CAPTION))
+    manifest, iiif_regions = _iiif_pages(chapbook_iiif)
     embedder = load_embedder("test-pixels")
     crops = []
-    for r in regions:
-        with Image.open(r.page.image.path) as im:
+    for r in regions + iiif_regions:
+        path = r.page.image.path or chapbook_iiif.path(r.page.image.service.rsplit("/", 1)[1])
+        with Image.open(path) as im:
             crops.append(im.convert("RGB").crop((r.box.x, r.box.y, r.box.x + r.box.w, r.box.y + r.box.h)))
     index_dir = tmp_path_factory.mktemp("widget-index")
     store = Index.create_or_open(index_dir, model_info=embedder.info, config=IndexConfig(model="test-pixels"))
-    store.add(regions, embedder.embed_images(crops))
+    store.add(regions + iiif_regions, embedder.embed_images(crops))
     store.commit()
     store.close()
+    save_manifest(index_dir, IIIF_MANIFEST, manifest)
     pairs = [(regions[i].key, regions[i + 1].key) for i in range(0, 12, 2)]
-    return {"dir": index_dir, "regions": regions, "pairs": pairs}
+    return {"dir": index_dir, "regions": regions, "pairs": pairs, "iiif": iiif_regions}
 
 
 class Faults:
@@ -550,6 +591,82 @@ def test_no_serious_accessibility_violations(page, server):
         ]
         assert serious == [], f"{state}: {serious}"
         assert result["passes"], "axe ran no checks"
+
+
+def needs_viewers() -> None:
+    if not (VIEWERS / "openseadragon").is_dir() or not (VIEWERS / "mirador").is_dir():
+        pytest.skip("OpenSeadragon and Mirador missing: run examples/widget/install.sh")
+
+
+@pytest.mark.browser
+def test_openseadragon_example_outlines_regions_and_opens_similar(page, server, collection):
+    """Pick a hit: its IIIF page opens, every region on it is outlined, a click shows similar."""
+    needs_viewers()
+    page.goto(server.url + "/openseadragon.html")
+    page.get_by_role("searchbox").fill("frontispiece")
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => document.querySelector('bookidx-search').state === 'results'")
+    hit = server.api("search", q="frontispiece", limit=9)["hits"][0]
+    page.locator(f"bookidx-search [role=option][data-id='{hit['id']}']").click()
+    on_page = [r for r in collection["iiif"] if r.page.id == hit["canvas"]]
+    outlines = page.locator("button.region")
+    page.wait_for_function(f"() => document.querySelectorAll('button.region').length === {len(on_page)}")
+    assert sorted(outlines.evaluate_all("els => els.map(e => e.dataset.id)")) == sorted(str(r.key) for r in on_page)
+    assert page.locator("button.region[aria-pressed=true]").get_attribute("data-id") == hit["id"]
+    page.wait_for_function(f"() => document.querySelector('bookidx-similar').item === '{hit['id']}'")
+
+    # The outline sits on the region: canvas coordinates scaled to the image, then to the screen.
+    region = next(r for r in on_page if str(r.key) == hit["id"])
+    page.wait_for_function("() => bookidxViewer.world.getItemAt(0) && bookidxViewer.world.getItemAt(0).getFullyLoaded()")
+    drawn = page.evaluate(
+        """(id) => { const item = bookidxViewer.world.getItemAt(0);
+        const box = document.querySelector(`button.region[data-id="${id}"]`).getBoundingClientRect();
+        const origin = bookidxViewer.element.getBoundingClientRect();
+        const p = item.viewerElementToImageCoordinates(new OpenSeadragon.Point(box.left - origin.left, box.top - origin.top));
+        const q = item.viewerElementToImageCoordinates(new OpenSeadragon.Point(box.right - origin.left, box.bottom - origin.top));
+        return [p.x, p.y, q.x - p.x, q.y - p.y]; }""",
+        hit["id"],
+    )
+    expected = [region.box.x, region.box.y, region.box.w, region.box.h]
+    assert all(abs(a - b) <= 0.02 * region.page.image.width for a, b in zip(drawn, expected)), (drawn, expected)
+
+    # The other outline, by keyboard: it is a button.
+    other = next(str(r.key) for r in on_page if str(r.key) != hit["id"])
+    page.locator(f"button.region[data-id='{other}']").focus()
+    page.keyboard.press("Enter")
+    page.wait_for_function(f"() => document.querySelector('bookidx-similar').item === '{other}'")
+    assert page.locator("button.region[aria-pressed=true]").get_attribute("data-id") == other
+    page.wait_for_function("() => document.querySelector('bookidx-similar').state === 'results'")
+
+
+@pytest.mark.browser
+def test_mirador_example_opens_the_canvas_at_the_region(page, server, collection):
+    needs_viewers()
+    page.goto(server.url + "/mirador.html")
+    page.get_by_role("searchbox").fill("frontispiece")
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => document.querySelector('bookidx-search').state === 'results'")
+    hits = server.api("search", q="frontispiece", limit=12)["hits"]
+    window_state = """() => { const s = bookidxMirador.store.getState();
+        const id = Object.keys(s.windows)[0]; if (!id) return null;
+        return {count: Object.keys(s.windows).length, canvas: s.windows[id].canvasId,
+                manifest: s.windows[id].manifestId, viewer: s.viewers[id] || null,
+                loaded: Boolean(s.manifests[s.windows[id].manifestId] && s.manifests[s.windows[id].manifestId].json)}; }"""
+    for hit in hits[:2]:  # the second opens in the same window: another canvas, same manifest
+        page.locator(f"bookidx-search [role=option][data-id='{hit['id']}']").click()
+        page.wait_for_function(f"() => ({window_state})()?.canvas === {json.dumps(hit['canvas'])}")
+        state = page.evaluate(window_state)
+        assert state["count"] == 1
+        assert state["manifest"].endswith("/manifest.json") and "/bookidx/iiif/" in state["manifest"]
+        x, y, w, h = state["viewer"]["bounds"]
+        r = hit["region"]
+        assert x <= r["x"] and y <= r["y"] and x + w >= r["x"] + r["w"] and y + h >= r["y"] + r["h"]
+        assert w < 1.5 * max(r["w"], r["h"]), "zoomed to the region, not the whole page"
+    page.wait_for_function(f"() => ({window_state})().loaded")
+    page.wait_for_selector("#mirador canvas")  # OpenSeadragon inside Mirador drew the page
+    page.wait_for_timeout(500)
+
+
 
 
 def expect_text(locator, text: str) -> None:

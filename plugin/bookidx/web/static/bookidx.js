@@ -293,7 +293,7 @@ input:focus-visible, button:focus-visible, [role="option"]:focus-visible {
 }
 .caption {
   display: -webkit-box; -webkit-box-orient: vertical; -webkit-line-clamp: 3; overflow: hidden;
-  overflow-wrap: anywhere;
+  overflow-wrap: anywhere; hyphens: auto;
 }
 .meta, .score { font-size: 0.85em; color: var(--_muted); overflow-wrap: anywhere; }
 .score { font-variant-numeric: tabular-nums; }
