@@ -1,0 +1,433 @@
+"""The I/O edge of the adapters: turn paths and URLs into illustration regions.
+
+A *spec* is a local path or a URL naming one of: a folder (images; ALTO or PAGE files with
+their images; METS files), an ALTO / METS / PAGE XML file, a IIIF Presentation manifest or
+collection (JSON), an image file, or a ``.txt`` list of further specs, one a line (``#``
+comments). Everything is read through one ``load(uri) -> bytes`` callable, so the same code
+reads local files in tests and goes through bookidx's HTTP fetcher (cache, retries, politeness)
+in the CLI; image files are only ever opened here to read their size from the header.
+
+What each page yields:
+
+* a page with a layout file (ALTO, or PAGE XML) yields the picture blocks ``read_alto`` /
+  ``read_page`` find, unfiltered, in the pixel space of the page image;
+* a page without one (a lone image, an image-only METS, a IIIF canvas without ALTO) yields
+  one region of kind "image" covering the whole image (or the part a canvas shows);
+* a page whose layout file or image cannot be read is skipped, with a :class:`Problem`,
+  rather than indexed as a whole page: a later run with the file present then adds the right
+  regions instead of leaving a misleading whole-page entry.
+
+Broken sources never stop a run: each is reported as a Problem naming the file, and reading
+goes on with the next one. IIIF collections are followed recursively with a visited set (so
+loops end) and a depth limit.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+from typing import Callable, Iterable, Iterator
+from urllib.parse import unquote, urljoin, urlparse
+
+from PIL import Image
+
+from bookidx.errors import BookidxError, SourceError
+
+from .alto import find_image, read_alto
+from .iiif import kind_of, parse_json, read_collection, read_manifest
+from .mets import read_mets
+from .page import read_page
+from .records import Book, Box, ImageRef, Page, Problem, Region, Report
+
+Loader = Callable[[str], bytes]
+
+MAX_DEPTH = 8  # nesting of collections and lists; real collections are 2-3 deep
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".jp2", ".j2k", ".jpf", ".tif", ".tiff", ".png", ".gif",
+                    ".webp", ".bmp")
+_LAYOUT_EXTENSIONS = (".xml", ".alto")
+_URL = re.compile(r"^[a-z][a-z0-9+.-]*://", re.I)
+_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"II*\x00", b"MM\x00*", b"GIF8",
+          b"\x00\x00\x00\x0cjP  \r\n\x87\n", b"\xffO\xffQ", b"BM")
+_ROOT = re.compile(rb"<(?![?!])(?:[A-Za-z_][\w.-]*:)?([A-Za-z_][\w.-]*)")
+_ALTO_FILENAME = re.compile(rb"<(?:\w+:)?fileName>\s*([^<]*?)\s*</", re.S)
+_PAGE_FILENAME = re.compile(rb"imageFilename\s*=\s*[\"']([^\"']*)[\"']")
+
+
+def read_local(uri: str) -> bytes:
+    """The default loader: local paths and ``file://`` URLs only.
+
+    Raises:
+        SourceError: for http(s) URLs (a fetcher must be supplied) and unreadable files.
+    """
+    if uri.startswith("file://"):
+        uri = unquote(urlparse(uri).path)
+    elif _URL.match(uri):
+        raise SourceError("remote source: a fetcher must be supplied as load= "
+                          "(the CLI passes bookidx's HTTP fetcher)", uri)
+    try:
+        with open(uri, "rb") as handle:
+            return handle.read()
+    except OSError as exc:
+        raise SourceError(f"cannot read: {exc.strerror or exc}", uri) from None
+
+
+def sniff(data: bytes, name: str) -> str:
+    """What a document is: "alto", "mets", "page", "iiif-manifest", "iiif-collection",
+    "image", "list" or "unknown", from its first bytes (and, for lists, its name)."""
+    if data.startswith(_MAGIC) or (data[:4] == b"RIFF" and data[8:12] == b"WEBP"):
+        return "image"
+    head = data[:65536].lstrip(b"\xef\xbb\xbf \t\r\n")
+    if head.startswith(b"<"):
+        return {"alto": "alto", "mets": "mets", "PcGts": "page"}.get(_xml_root(head), "unknown")
+    if head.startswith((b"{", b"[")):
+        try:
+            kind = kind_of(parse_json(data, source=name))
+        except SourceError:
+            return "unknown"
+        return f"iiif-{kind}" if kind else "unknown"
+    if name.lower().endswith((".txt", ".lst")):
+        return "list"
+    return "unknown"
+
+
+def _xml_root(head: bytes) -> str:
+    """The local name of the first element after declarations, comments and doctype."""
+    body = re.sub(rb"<!--.*?-->|<\?.*?\?>|<!DOCTYPE[^>]*>", b"", head, flags=re.S)
+    match = _ROOT.search(body)
+    return match.group(1).decode("ascii", "replace") if match else ""
+
+
+def _unknown(data: bytes) -> str:
+    """Why a document is not a source, for the error message."""
+    head = data[:65536].lstrip(b"\xef\xbb\xbf \t\r\n")
+    if head.startswith(b"<"):
+        return f"XML with root <{_xml_root(head)}>, not ALTO, METS or PAGE"
+    if head.startswith((b"{", b"[")):
+        return "JSON that is not a IIIF Presentation manifest or collection"
+    return "not XML, JSON, an image or a .txt list"
+
+
+def read_sources(specs: Iterable[str], *, load: Loader | None = None, report: Report | None = None,
+                 dpi: float = 300.0) -> Iterator[Region]:
+    """Every region of every source, in order; broken sources become problems.
+
+    Args:
+        specs: local paths (files or folders) and URLs.
+        load: reads a path or URL to bytes; defaults to :func:`read_local`.
+        report: receives a :class:`Problem` for each skipped file, page or block.
+        dpi: scan resolution assumed for ALTO measured in mm10 / inch1200 without image sizes.
+    """
+    reader = _Reader(load or read_local, report or (lambda problem: None), dpi)
+    for spec in specs:
+        yield from reader.spec(spec, 0)
+
+
+def whole_image(page: Page, *, book: Book | None = None, source: str = "",
+                box: Box | None = None) -> Region | None:
+    """The region covering all of a page image (or ``box`` of it); None if its size is unknown."""
+    if box is None:
+        if not (page.image.width and page.image.height):
+            return None
+        box = Box(0, 0, page.image.width, page.image.height)
+    return Region(page=page, box=box, kind="image", book=book, source=source)
+
+
+class _Reader:
+    """One read_sources call: the loader, the report, and what has been read already."""
+
+    def __init__(self, load: Loader, say: Report, dpi: float) -> None:
+        self.load, self.say, self.dpi = load, say, dpi
+        self.seen: set[str] = set()
+
+    def spec(self, spec: str, depth: int) -> Iterator[Region]:
+        spec = spec.strip()
+        if spec.startswith("file://"):
+            spec = unquote(urlparse(spec).path)
+        if spec in self.seen:
+            self.say(Problem(spec, "", "already read; skipped (listed twice, or a collection loop)"))
+            return
+        self.seen.add(spec)
+        try:
+            if not _URL.match(spec) and os.path.isdir(spec):
+                yield from self.folder(spec)
+            else:
+                yield from self.document(self.load(spec), spec, depth)
+        except (BookidxError, OSError) as exc:
+            self.say(_problem(exc, spec))
+
+    def document(self, data: bytes, where: str, depth: int) -> Iterator[Region]:
+        kind = sniff(data, where)
+        if kind == "alto" or kind == "page":
+            yield from self.layout(data, where, kind, self.image_beside(data, where, kind))
+        elif kind == "mets":
+            yield from self.mets(data, where)
+        elif kind == "iiif-manifest":
+            yield from self.manifest(data, where)
+        elif kind == "iiif-collection":
+            yield from self.collection(data, where, depth)
+        elif kind == "image":
+            yield from _some(whole_image(self.image_page(where, data, 0), source=where))
+        elif kind == "list":
+            yield from self.listing(data, where, depth)
+        else:
+            raise SourceError(f"not a source: {_unknown(data)}", where)
+
+    def layout(self, data: bytes, where: str, kind: str, page: Page | None,
+               book: Book | None = None) -> list[Region]:
+        if page is None:
+            self.say(Problem(where, "", "no image found for this layout file; skipped"))
+            return []
+        read = read_alto if kind == "alto" else read_page
+        options = {"dpi": self.dpi} if kind == "alto" else {}
+        return read(data, source=where, page=page, book=book, report=self.say, **options)
+
+    def image_beside(self, data: bytes, where: str, kind: str) -> Page | None:
+        """The image a lone ALTO/PAGE file describes: the file it names (found as the layout
+        readers find it), else a sibling matched as in a folder, else a URL it names."""
+        if _URL.match(where):  # a remote layout file can only name a remote image
+            return self.remote(data, kind)
+        named = find_image(where, _named_image(data, kind))
+        if named is None:
+            folder = os.path.dirname(where) or "."
+            images = [p for p in _walk(folder, max_depth=2) if p.lower().endswith(IMAGE_EXTENSIONS)]
+            named = _match([(where, kind, "")], images).get(where)
+        return self.image_page(named, None, 0) if named else self.remote(data, kind)
+
+    def remote(self, data: bytes, kind: str) -> Page | None:
+        """A page for a layout file whose image is named by an http(s) URL (size unknown)."""
+        named = _named_image(data, kind)
+        if re.match(r"^https?://", named, re.I):
+            return Page(named, 0, ImageRef(url=named))
+        return None
+
+    def image_page(self, where: str, data: bytes | None, index: int, label: str = "") -> Page:
+        """A page for one image file, its size read from the header only (never decoded)."""
+        width, height = _image_size(where, data)
+        path = None if _URL.match(where) else os.path.abspath(where)
+        image = ImageRef(width, height, path=path, url=where if path is None else None)
+        label = label or os.path.splitext(os.path.basename(urlparse(where).path))[0]
+        return Page(path or where, index, image, width, height, label)
+
+    def folder(self, folder: str) -> Iterator[Region]:
+        """The METS files under a folder, then the ALTO/PAGE files (with their images) and the
+        images that no METS file claims, then IIIF documents."""
+        images, layouts, mets, others = [], [], [], []
+        for path in _walk(folder):
+            lower = path.lower()
+            if lower.endswith(IMAGE_EXTENSIONS):
+                images.append(path)
+            elif lower.endswith(_LAYOUT_EXTENSIONS + (".json",)):
+                try:
+                    data = self.load(path)
+                except (BookidxError, OSError) as exc:
+                    self.say(_problem(exc, path))
+                    continue
+                kind = sniff(data, path)
+                if kind in ("alto", "page"):
+                    layouts.append((path, kind, _named_image(data, kind)))
+                elif kind == "mets":
+                    mets.append(path)
+                elif kind.startswith("iiif"):
+                    others.append(path)
+        # A METS file says which files of its folder (and below) belong together.
+        claimed = tuple(os.path.dirname(path) + os.sep for path in mets)
+        images = [p for p in images if not p.startswith(claimed)]
+        layouts = [item for item in layouts if not item[0].startswith(claimed)]
+        for path in mets:
+            yield from self.spec(path, 0)
+        # One layout per image: ALTO before PAGE when both describe the same scan.
+        layouts.sort(key=lambda item: item[1] != "alto")
+        found = _match(layouts, images)
+        used: set[str] = set()
+        work = [(_natural(path), "image", path, "") for path in images if path not in found.values()]
+        for path, kind, _ in layouts:
+            image = found.get(path)
+            if image is not None and image in used:
+                self.say(Problem(path, "", f"{image} already has a layout file; skipped"))
+                continue
+            used.add(image)
+            work.append((_natural(image or path), kind, path, image))
+        for _, kind, path, image in sorted(work, key=lambda item: item[0]):
+            yield from self.guarded(lambda: self.folder_item(kind, path, image), path)
+        for path in others:
+            yield from self.spec(path, 0)
+
+    def folder_item(self, kind: str, path: str, image: str | None) -> list[Region]:
+        if kind == "image":
+            return list(_some(whole_image(self.image_page(path, None, 0), source=path)))
+        data = self.load(path)
+        page = self.image_page(image, None, 0) if image else self.remote(data, kind)
+        return self.layout(data, path, kind, page)
+
+    def mets(self, data: bytes, where: str) -> Iterator[Region]:
+        info = read_mets(data, source=where, report=self.say)
+        for mets_page in info.pages:
+            yield from self.guarded(lambda: self.mets_page(mets_page, info.book, where),
+                                    f"{where}#{mets_page.page_id}")
+
+    def mets_page(self, entry, book: Book, where: str) -> list[Region]:
+        image = entry.image
+        if image and not _URL.match(image) and not os.path.isfile(image):
+            other = next((c for c in _same_stem(image) if os.path.isfile(c)), None)
+            self.say(Problem(where, entry.page_id, f"image {image} does not exist" + (
+                f"; using {other}" if other else "; page skipped")))
+            image = other
+        if not image:
+            if entry.image is None:
+                self.say(Problem(where, entry.page_id, "page has no image; skipped"))
+            return []
+        index, label = entry.order - 1, entry.label
+        if entry.alto:
+            data = self.load(entry.alto)
+            kind = sniff(data, entry.alto)
+            if kind in ("alto", "page"):
+                page = (Page(image, index, ImageRef(url=image), label=label) if _URL.match(image)
+                        else self.image_page(image, None, index, label))
+                return self.layout(data, entry.alto, kind, _with_id(page, where, entry.page_id), book)
+            self.say(Problem(entry.alto, "", f"{kind} document, not ALTO or PAGE; page indexed whole"))
+        page = self.image_page(image, self.load(image) if _URL.match(image) else None, index, label)
+        return list(_some(whole_image(_with_id(page, where, entry.page_id), book=book, source=where)))
+
+    def manifest(self, data: bytes, where: str) -> Iterator[Region]:
+        info = read_manifest(data, source=where, report=self.say)
+        self.seen.add(info.id)
+        for page, alto, crop in zip(info.pages, info.alto, info.crops):
+            if alto:
+                uri = _relative(alto, where)
+                yield from self.guarded(lambda: self.linked_layout(uri, page, info.book), uri)
+                continue
+            region = whole_image(page, book=info.book, source=where, box=crop)
+            if region is None:
+                self.say(Problem(where, page.id, "image size unknown; canvas skipped"))
+            else:
+                yield region
+
+    def linked_layout(self, uri: str, page: Page, book: Book) -> list[Region]:
+        data = self.load(uri)
+        kind = sniff(data, uri)
+        if kind not in ("alto", "page"):
+            raise SourceError(f"linked as ALTO but is {kind}", uri)
+        return self.layout(data, uri, kind, page, book)
+
+    def collection(self, data: bytes, where: str, depth: int) -> Iterator[Region]:
+        members = read_collection(data, source=where, report=self.say)
+        if depth >= MAX_DEPTH:
+            self.say(Problem(where, "", f"nested deeper than {MAX_DEPTH} levels; members skipped"))
+            return
+        for member in members:
+            yield from self.spec(_relative(member, where), depth + 1)
+
+    def listing(self, data: bytes, where: str, depth: int) -> Iterator[Region]:
+        if depth >= MAX_DEPTH:
+            self.say(Problem(where, "", f"nested deeper than {MAX_DEPTH} levels; skipped"))
+            return
+        for line in data.decode("utf-8-sig", errors="replace").splitlines():
+            line = line.strip()
+            if line and not line.startswith("#"):
+                yield from self.spec(_relative(line, where), depth + 1)
+
+    def guarded(self, regions: Callable[[], Iterable[Region]], where: str) -> Iterator[Region]:
+        """The regions of one page or file; an error there becomes a problem, not a crash."""
+        try:
+            yield from regions()
+        except (BookidxError, OSError) as exc:
+            self.say(_problem(exc, where))
+
+
+def _problem(exc: Exception, where: str) -> Problem:
+    if isinstance(exc, BookidxError):
+        return Problem(exc.parameter or where, "", exc.detail)
+    return Problem(where, "", f"{type(exc).__name__}: {exc}")
+
+
+def _some(region: Region | None) -> list[Region]:
+    return [region] if region is not None else []
+
+
+def _with_id(page: Page, where: str, page_id: str) -> Page:
+    return Page(f"{where}#{page_id}", page.index, page.image, page.width, page.height,
+                page.label, page.manifest)
+
+
+def _image_size(where: str, data: bytes | None) -> tuple[int, int]:
+    try:
+        # Image.open reads the header only; a multi-frame (pyramidal) TIFF opens at frame 0.
+        with Image.open(io.BytesIO(data) if data is not None else where) as image:
+            return image.size
+    except Image.DecompressionBombError as exc:
+        raise SourceError(f"image too large to open safely: {exc}", where) from None
+    except OSError as exc:
+        raise SourceError(f"not a readable image: {exc}", where) from None
+
+
+def _named_image(data: bytes, kind: str) -> str:
+    """The image file an ALTO (sourceImageInformation/fileName) or PAGE (imageFilename) names."""
+    match = (_ALTO_FILENAME if kind == "alto" else _PAGE_FILENAME).search(data[:262144])
+    return match.group(1).decode("utf-8", "replace").strip() if match else ""
+
+
+def _match(layouts: list[tuple[str, str, str]], images: list[str]) -> dict[str, str]:
+    """Layout path -> image path for (path, kind, named image) layouts: by the file name the
+    layout names, then by the layout's own stem, then by the last number in both names when
+    that number is unique among the images and among the layouts of that kind."""
+    by_name = {os.path.basename(p).lower(): p for p in images}
+    by_stem = {_stem(p): p for p in images}
+    numbers = [_number(p) for p in images]
+    by_number = {n: p for n, p in zip(numbers, images) if n is not None and numbers.count(n) == 1}
+    layout_numbers = [(kind, _number(path)) for path, kind, _ in layouts]
+    found = {}
+    for (path, kind, named), key in zip(layouts, layout_numbers):
+        base = re.split(r"[/\\]", named)[-1].lower() if named else ""
+        image = (by_name.get(base) or by_stem.get(_stem(base))) if base else None
+        image = image or by_stem.get(_stem(path))
+        if image is None and key[1] is not None and layout_numbers.count(key) == 1:
+            image = by_number.get(key[1])
+        if image:
+            found[path] = image
+    return found
+
+
+def _stem(path: str) -> str:
+    return os.path.splitext(os.path.basename(path))[0].lower()
+
+
+def _number(path: str) -> int | None:
+    digits = re.findall(r"\d+", _stem(path))
+    return int(digits[-1]) if digits else None
+
+
+def _same_stem(path: str) -> list[str]:
+    """Other image files with the same stem (METS says .jp2, the folder holds .jpg)."""
+    stem = os.path.splitext(path)[0]
+    return [stem + ext for ext in IMAGE_EXTENSIONS if stem + ext != path]
+
+
+def _natural(path: str) -> list:
+    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", path)]
+
+
+def _walk(folder: str, max_depth: int = 64) -> list[str]:
+    """Files under a folder (hidden ones skipped), in natural order."""
+    found, visited = [], set()
+    base_depth = folder.rstrip(os.sep).count(os.sep)
+    for root, dirs, files in os.walk(folder, followlinks=True):
+        real = os.path.realpath(root)
+        if real in visited:  # a symlinked folder seen before: a link cycle or a duplicate
+            dirs[:] = []
+            continue
+        visited.add(real)
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        if root.count(os.sep) - base_depth >= max_depth:
+            dirs[:] = []
+        found += [os.path.join(root, f) for f in files if not f.startswith(".")]
+    return sorted(found, key=_natural)
+
+
+def _relative(ref: str, where: str) -> str:
+    """A member or list entry, taken relative to the document that names it."""
+    if _URL.match(ref) or os.path.isabs(ref):
+        return ref
+    if _URL.match(where):
+        return urljoin(where, ref)
+    return os.path.normpath(os.path.join(os.path.dirname(where), ref))
