@@ -43,10 +43,11 @@ from .records import Book, Box, ImageRef, Page, Problem, Report
 
 @dataclass(frozen=True)
 class ManifestInfo:
-    """What a manifest says, one entry per canvas in ``pages``, ``alto`` and ``crops``.
+    """What a manifest says: ``pages``, ``alto`` and ``crops`` hold one entry per canvas that
+    paints an image (``Page.index`` keeps the canvas's position among all canvases).
 
-    ``alto[i]`` is the URI of canvas i's ALTO (or None); ``crops[i]`` is the part of the image,
-    in image pixels, that canvas i shows (an ``ImageApiSelector`` region), None for all of it.
+    ``alto[i]`` is the URI of page i's ALTO (or None); ``crops[i]`` is the part of the image,
+    in image pixels, that the canvas shows (an ``ImageApiSelector`` region), None for all of it.
     """
 
     id: str

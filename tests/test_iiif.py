@@ -261,6 +261,13 @@ def test_search_and_auth_services_are_not_image_services():
     assert image.service is None and image.url == "http://x/i.jpg"
 
 
+def test_v2_manifest_written_with_v3_items():
+    doc = _v3()
+    doc["@context"] = "http://iiif.io/api/presentation/2/context.json"
+    info = read_manifest(doc, source="m")
+    assert info.version == 2 and info.pages[0].image.url == "http://x/i.jpg"
+
+
 def test_missing_canvas_size_falls_back_to_image_size():
     problems = []
     doc = _v3({"width": 0, "height": None})
