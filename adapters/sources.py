@@ -5,7 +5,8 @@ their images; METS files), an ALTO / METS / PAGE XML file, a IIIF Presentation m
 collection (JSON), an image file, or a ``.txt`` list of further specs, one a line (``#``
 comments). Everything is read through one ``load(uri) -> bytes`` callable, so the same code
 reads local files in tests and goes through bookidx's HTTP fetcher (cache, retries, politeness)
-in the CLI; image files are only ever opened here to read their size from the header.
+in the CLI. Images are never decoded here: their size comes from the file header (a remote
+image is loaded for that only when no layout file and no manifest states its size).
 
 What each page yields:
 
@@ -44,11 +45,11 @@ Loader = Callable[[str], bytes]
 
 MAX_DEPTH = 8  # nesting of collections and lists; real collections are 2-3 deep
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".jp2", ".j2k", ".jpf", ".tif", ".tiff", ".png", ".gif",
-                    ".webp", ".bmp")
+                    ".webp")
 _LAYOUT_EXTENSIONS = (".xml", ".alto")
 _URL = re.compile(r"^[a-z][a-z0-9+.-]*://", re.I)
 _MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"II*\x00", b"MM\x00*", b"GIF8",
-          b"\x00\x00\x00\x0cjP  \r\n\x87\n", b"\xffO\xffQ", b"BM")
+          b"\x00\x00\x00\x0cjP  \r\n\x87\n", b"\xffO\xffQ")
 _ROOT = re.compile(rb"<(?![?!])(?:[A-Za-z_][\w.-]*:)?([A-Za-z_][\w.-]*)")
 _ALTO_FILENAME = re.compile(rb"<(?:\w+:)?fileName>\s*([^<]*?)\s*</", re.S)
 _PAGE_FILENAME = re.compile(rb"imageFilename\s*=\s*[\"']([^\"']*)[\"']")
