@@ -34,7 +34,8 @@ import html
 import json
 import re
 from dataclasses import dataclass
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from bookidx.errors import SourceError
 
@@ -172,18 +173,18 @@ def _document(doc: Mapping | bytes, want: str, source: str, report: Report | Non
     return doc
 
 
-def _placeholder_id(obj: Any) -> str | None:
-    """The first id holding a ``{{ ... }}`` template placeholder (IIIF cookbook sources)."""
-    if isinstance(obj, Mapping):
-        for key, value in obj.items():
-            if key in ("id", "@id") and isinstance(value, str) and "{{" in value:
-                return value
-            found = _placeholder_id(value) if isinstance(value, (Mapping, list)) else None
-            if found:
-                return found
-    elif isinstance(obj, list):
-        return next((f for f in map(_placeholder_id, obj) if f), None)
-    return None
+def _placeholder_id(doc: Any) -> str | None:
+    """An id holding a ``{{ ... }}`` placeholder (IIIF cookbook sources): the document's own, or
+    that of its first sequence, canvas or member, where templates put ``{{ id.path }}``."""
+    if not isinstance(doc, Mapping):
+        return None
+    firsts = [doc]
+    for key in ("sequences", "items", "manifests", "collections", "members"):
+        firsts += _as_list(doc.get(key))[:1]
+    for sequence in _as_list(doc.get("sequences"))[:1]:
+        firsts += _as_list(sequence.get("canvases"))[:1] if isinstance(sequence, Mapping) else []
+    ids = [str(o.get("id") or o.get("@id") or "") for o in firsts if isinstance(o, Mapping)]
+    return next((i for i in ids if "{{" in i), None)
 
 
 def _version(doc: Mapping, source: str, say: Report) -> int:
@@ -420,7 +421,9 @@ def _id(obj: Any) -> str:
     ident = obj
     if isinstance(obj, Mapping):
         ident = obj.get("id") or obj.get("@id")
-    return _TEMPLATE.sub("", ident).strip() if isinstance(ident, str) else ""
+    if not isinstance(ident, str):
+        return ""
+    return _TEMPLATE.sub("", ident).strip() if "{" in ident else ident.strip()
 
 
 def _type(obj: Any) -> str:
