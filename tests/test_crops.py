@@ -186,7 +186,7 @@ def test_jpeg2000_sizes_that_pillow_rounds_differently(tmp_path, reader, size):
 def test_megapixel_guard_and_decompression_bomb(big_jpeg, monkeypatch):
     with Fetcher() as f:
         strict = CropReader(f, max_side=224, max_megapixels=5.0)
-        with pytest.raises(SourceError, match="7.68 megapixels|8 megapixels"):
+        with pytest.raises(SourceError, match="8 megapixels, over the limit of 5"):
             strict.read(local(big_jpeg, Box(0, 0, 100, 100)))
         monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1_000_000)  # Pillow's own guard
         with pytest.raises(SourceError, match="decompression bomb"):

@@ -203,6 +203,8 @@ class Fetcher:
             resp = self._session.get(url, timeout=self.timeout, stream=True)
         except requests.Timeout as e:
             raise _Transient(f"timed out: {_why(e)}") from None
+        except requests.exceptions.SSLError as e:  # a bad certificate stays bad
+            raise FetchError(f"TLS error: {_why(e)}", parameter=url) from None
         except requests.ConnectionError as e:
             raise _Transient(f"connection failed: {_why(e)}") from None
         except requests.RequestException as e:  # invalid URL, too many redirects
