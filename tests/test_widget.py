@@ -326,6 +326,9 @@ def test_search_then_open_a_hit_shows_its_similar_images(page, server, collectio
     assert shown_ids(page, "bookidx-search") == [h["id"] for h in answer["hits"]]
     first = page.locator("bookidx-search [role=option]").first
     assert "woodcut" in first.locator("[part=caption]").inner_text().lower()
+    # The page themes the element through --bookidx-accent-color (#7a2e0e).
+    accent = page.locator("bookidx-search [part=submit]").evaluate("e => getComputedStyle(e).backgroundColor")
+    assert accent == "rgb(122, 46, 14)"
     # Thumbnails are the blueprint's crops and really load.
     page.wait_for_function(
         """() => [...document.querySelector('bookidx-search').shadowRoot.querySelectorAll('img')]
@@ -435,6 +438,41 @@ def test_paging_with_next_and_previous(page, server):
 
 
 @pytest.mark.browser
+def test_manifest_attribute_filters_hits(page, server, collection):
+    url = server.page(
+        "filter",
+        f'<bookidx-search q="woodcut" manifest="{IIIF_MANIFEST}"></bookidx-search>'
+        f'<bookidx-similar item="{collection["iiif"][0].key}" manifest="{IIIF_MANIFEST}" limit="4"></bookidx-similar>',
+    )
+    page.goto(url)
+    page.wait_for_function("() => [...document.querySelectorAll('bookidx-search, bookidx-similar')].every(e => e.state === 'results')")
+    for element in ("bookidx-search", "bookidx-similar"):
+        hits = page.evaluate(f"() => document.querySelector('{element}').hits")
+        assert hits and {h["manifest"] for h in hits} == {IIIF_MANIFEST}
+    assert shown_ids(page, "bookidx-search") == [
+        h["id"] for h in server.api("search", q="woodcut", manifest=IIIF_MANIFEST)["hits"]
+    ]
+
+
+@pytest.mark.browser
+def test_properties_set_before_the_element_is_defined(page, server, collection):
+    """A host may set properties before the module loads; they still take effect."""
+    item = str(collection["pairs"][0][0])
+    server.pages["early"] = (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>early</title></head><body>'
+        '<bookidx-similar></bookidx-similar><script type="module">'
+        f"document.querySelector('bookidx-similar').item = '{item}';"
+        "document.querySelector('bookidx-similar').limit = 2;"
+        "await import('/bookidx/static/bookidx.js');"
+        "</script></body></html>"
+    )
+    page.goto(server.url + "/t/early")
+    page.wait_for_function("() => document.querySelector('bookidx-similar').state === 'results'")
+    assert page.evaluate("() => document.querySelector('bookidx-similar').getAttribute('item')") == item
+    assert shown_ids(page, "bookidx-similar") == [h["id"] for h in server.api(f"items/{item}/similar", limit=2)["hits"]]
+
+
+@pytest.mark.browser
 def test_no_results_says_so(page, server):
     page.goto(server.page("empty", "<bookidx-search></bookidx-search>"))
     page.get_by_role("searchbox").fill("zzyzx")
@@ -485,7 +523,8 @@ def test_slow_server_says_still_searching(page, server):
     expect_text(status(page, "bookidx-search"), "Searching…")
     expect_text(status(page, "bookidx-search"), "Still searching… the server is slow to answer.")
     waited = time.monotonic() - started
-    assert 1.2 < waited < 2.9, f"the slow state came after {waited:.1f} s"
+    # Not before ~1.5 s (and before the answer, or the text would already be the result count).
+    assert waited > 1.2, f"the slow state came after {waited:.1f} s"
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "slow-state.png"))
     page.wait_for_function("() => document.querySelector('bookidx-search').state === 'results'")
@@ -496,6 +535,8 @@ def test_a_newer_query_wins_over_a_slow_older_one(page, server):
     page.goto(server.page("stale", "<bookidx-search></bookidx-search>"))
     record_events(page)
     server.faults.delay_q = {"woodcut": 1.5}
+    aborted: list[str] = []
+    page.on("requestfailed", lambda r: aborted.append(r.url) if "ABORTED" in (r.failure or "") else None)
     box = page.get_by_role("searchbox")
     box.fill("woodcut")
     box.press("Enter")
@@ -507,6 +548,7 @@ def test_a_newer_query_wins_over_a_slow_older_one(page, server):
     page.wait_for_timeout(1800)  # past the moment the slow "woodcut" answer would have come
     assert shown_ids(page, "bookidx-search") == expected
     assert [e["detail"]["url"].split("q=")[1].split("&")[0] for e in events(page, "load")] == ["publisher"]
+    assert [url.split("q=")[1] for url in aborted] == ["woodcut"], "the older request is cancelled, not ignored"
 
     # Typing letter by letter asks the server once, after the pause.
     record_events(page)

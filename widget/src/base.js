@@ -85,6 +85,15 @@ export class BookidxResults extends HTMLElement {
   }
 
   connectedCallback() {
+    // A property set before the element was defined is an own data property that hides the
+    // accessor; move it through the setter (the "lazy properties" upgrade rule).
+    for (const name of this.constructor.observedAttributes) {
+      if (Object.prototype.hasOwnProperty.call(this, name)) {
+        const value = this[name];
+        delete this[name];
+        this[name] = value;
+      }
+    }
     watchLang(this, true);
     this.relabel();
     this.scheduleLoad();

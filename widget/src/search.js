@@ -119,8 +119,10 @@ export class BookidxSearch extends BookidxResults {
     event.preventDefault();
     clearTimeout(this.#timer);
     const q = this.input.value.trim();
-    if (q === this.q) this.load(); // the same words again: search again (a retry, or fresh data)
-    else this.q = q;
+    if (q !== this.q) this.q = q;
+    // The same words again: the pause may already have started this search; only search anew
+    // when there is nothing for them (first search of an attribute-given q, or after an error).
+    else if (this.state === 'idle' || this.state === 'error') this.load();
   }
 
   #keydown(event) {

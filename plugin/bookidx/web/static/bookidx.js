@@ -525,6 +525,15 @@ class BookidxResults extends HTMLElement {
   }
 
   connectedCallback() {
+    // A property set before the element was defined is an own data property that hides the
+    // accessor; move it through the setter (the "lazy properties" upgrade rule).
+    for (const name of this.constructor.observedAttributes) {
+      if (Object.prototype.hasOwnProperty.call(this, name)) {
+        const value = this[name];
+        delete this[name];
+        this[name] = value;
+      }
+    }
     watchLang(this, true);
     this.relabel();
     this.scheduleLoad();
@@ -875,8 +884,10 @@ class BookidxSearch extends BookidxResults {
     event.preventDefault();
     clearTimeout(this.#timer);
     const q = this.input.value.trim();
-    if (q === this.q) this.load(); // the same words again: search again (a retry, or fresh data)
-    else this.q = q;
+    if (q !== this.q) this.q = q;
+    // The same words again: the pause may already have started this search; only search anew
+    // when there is nothing for them (first search of an attribute-given q, or after an error).
+    else if (this.state === 'idle' || this.state === 'error') this.load();
   }
 
   #keydown(event) {
