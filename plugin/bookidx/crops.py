@@ -28,7 +28,7 @@ import threading
 from collections import OrderedDict, deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
-from typing import Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -88,16 +88,22 @@ class CropReader:
             return self._crop(lambda: Image.open(io.BytesIO(data)), region)
         raise SourceError("page has no image file, IIIF service or URL", parameter=region.page.id)
 
-    def read_many(self, regions: Iterable[Region], workers: int = 4
-                  ) -> Iterator[tuple[Region, Image.Image | BookidxError]]:
+    def read_many(self, regions: Iterable[Region], workers: int = 4, *,
+                  then: Callable[[Image.Image], Any] | None = None, window: int | None = None
+                  ) -> Iterator[tuple[Region, Any]]:
         """Read crops in a thread pool, yielding ``(region, image or error)`` in input order.
 
-        Pillow releases the GIL while decoding, so threads scale with cores. At most
-        ``2 * workers`` crops are in flight; an error is returned as data, never raised.
+        Pillow releases the GIL while decoding, so threads scale with cores. At most ``window``
+        (default ``2 * workers``) crops are in flight; an error is returned as data, never
+        raised. ``then`` runs on each crop in the same worker thread (the indexer passes the
+        model's preprocessing, so it overlaps the forward pass too).
         """
-        def job(region: Region) -> tuple[Region, Image.Image | BookidxError]:
+        window = window or 2 * workers
+
+        def job(region: Region) -> tuple[Region, Any]:
             try:
-                return region, self.read(region)
+                image = self.read(region)
+                return region, then(image) if then is not None else image
             except BookidxError as e:
                 return region, e
             except Exception as e:  # a decoder bug on one file must not end a run of millions
@@ -108,7 +114,7 @@ class CropReader:
             try:
                 for region in regions:
                     pending.append(pool.submit(job, region))
-                    if len(pending) >= 2 * workers:
+                    if len(pending) >= window:
                         yield pending.popleft().result()
                 while pending:
                     yield pending.popleft().result()

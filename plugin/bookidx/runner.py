@@ -12,11 +12,9 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -62,7 +60,7 @@ class Summary:
             f"regions found {self.found}, filtered {self.filtered}, already indexed {self.already}, "
             f"fetched {self.fetched}, failed {self.failed}, indexed {self.indexed}",
             f"time {self.wall:.1f}s ({rate:.1f} regions/s); stages: read {s['read']:.1f}s, "
-            f"crop+preprocess {s['crop']:.1f}s (in worker threads), embed {s['embed']:.1f}s, write {s['write']:.1f}s",
+            f"waiting for crops {s['crop']:.1f}s, embed {s['embed']:.1f}s, write {s['write']:.1f}s",
         ]
         if self.filter_reasons:
             out.append("filtered: " + ", ".join(f"{k} {v}" for k, v in sorted(self.filter_reasons.items())))
@@ -187,29 +185,6 @@ def _keep_manifest(index_dir: Path, uri: str, data: bytes) -> None:
     save_manifest(index_dir, manifest_id, doc)
 
 
-def _prepare(reader: CropReader, embedder: Embedder, region: Region) -> tuple[Region, np.ndarray | None, str | None, float]:
-    """Worker-thread job: fetch or decode the crop and preprocess it. Errors come back as data."""
-    t0 = time.perf_counter()
-    try:
-        arr = embedder.preprocess(reader.read(region))
-        return region, arr, None, time.perf_counter() - t0
-    except BookidxError as e:
-        return region, None, str(e), time.perf_counter() - t0
-    except Exception as e:  # a decoder bug on one file must not end a run of millions
-        return region, None, f"{type(e).__name__}: {e}", time.perf_counter() - t0
-
-
-def _ordered(pool: ThreadPoolExecutor, fn: Callable, items: Iterable[Region], window: int) -> Iterator:
-    """Map ``fn`` over ``items`` in the pool, at most ``window`` in flight, results in order."""
-    queue: deque[Future] = deque()
-    for item in items:
-        queue.append(pool.submit(fn, item))
-        if len(queue) >= window:
-            yield queue.popleft().result()
-    while queue:
-        yield queue.popleft().result()
-
-
 def _embed_and_write(todo, store, embedder, fetcher, config, summary, progress) -> None:
     reader = CropReader(fetcher, max_side=config.crop_size or embedder.input_size, max_megapixels=config.max_megapixels)
     batch_size = config.batch_size or embedder.batch_size
@@ -236,22 +211,28 @@ def _embed_and_write(todo, store, embedder, fetcher, config, summary, progress) 
 
     # Enough work in flight to keep every worker busy while the model runs one batch.
     window = max(2 * batch_size, 4 * config.workers)
-    with ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="bookidx-crop") as pool:
-        jobs = _ordered(pool, lambda r: _prepare(reader, embedder, r), todo, window)
-        for done, (region, arr, error, seconds) in enumerate(jobs, 1):
-            summary.seconds["crop"] += seconds
-            if error is not None:
-                summary.failed += 1
-                if len(summary.failure_samples) < 10:
-                    summary.failure_samples.append(f"{region.page.image.uri} {region.box.xywh()}: {error}")
-                store.record_failure(region.key, region.page.image.uri, "crop", error)
-            else:
-                summary.fetched += 1
-                batch_regions.append(region)
-                batch_arrays.append(arr)
-                if len(batch_regions) >= batch_size:
-                    run_batch()
-            if progress:
-                progress("embed", done, total)
-        if batch_regions:
-            run_batch()
+    jobs = reader.read_many(todo, config.workers, then=embedder.preprocess, window=window)
+    done = 0
+    while True:
+        t0 = time.perf_counter()  # time the model waits for crops: ~0 when decoding keeps up
+        item = next(jobs, None)
+        summary.seconds["crop"] += time.perf_counter() - t0
+        if item is None:
+            break
+        region, result = item
+        done += 1
+        if isinstance(result, BookidxError):
+            summary.failed += 1
+            if len(summary.failure_samples) < 10:
+                summary.failure_samples.append(f"{region.page.image.uri} {region.box.xywh()}: {result}")
+            store.record_failure(region.key, region.page.image.uri, "crop", str(result))
+        else:
+            summary.fetched += 1
+            batch_regions.append(region)
+            batch_arrays.append(result)
+            if len(batch_regions) >= batch_size:
+                run_batch()
+        if progress:
+            progress("embed", done, total)
+    if batch_regions:
+        run_batch()
