@@ -33,7 +33,7 @@ emit() { # emit FILE: one module with its sibling imports removed and internal e
 }
 
 header() {
-  printf '// bookidx %s: image search web components. (Apache-2.0)\n' "$1"
+  printf '// %s: %s. Apache-2.0.\n' "$1" "$2"
   printf '// Built by widget/build.sh from widget/src/*.js: edit those, not this file.\n'
 }
 
@@ -41,11 +41,11 @@ mkdir -p "$out"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 {
-  header "elements (defines no tags)"
+  header bookidx-elements.js "the bookidx web components' classes, defining no tags"
   for m in "${modules[@]}"; do emit "$m"; done
 } > "$tmp/bookidx-elements.js"
 {
-  header "(defines <bookidx-search> and <bookidx-similar>)"
+  header bookidx.js "the bookidx web components, defined on import as <bookidx-search> and <bookidx-similar>"
   for m in "${modules[@]}" define; do emit "$m"; done
 } > "$tmp/bookidx.js"
 mv "$tmp/bookidx-elements.js" "$tmp/bookidx.js" "$out/"

@@ -1,4 +1,4 @@
-// bookidx elements (defines no tags): image search web components. (Apache-2.0)
+// bookidx-elements.js: the bookidx web components' classes, defining no tags. Apache-2.0.
 // Built by widget/build.sh from widget/src/*.js: edit those, not this file.
 
 // ---- widget/src/i18n.js ----

@@ -1,4 +1,4 @@
-// bookidx (defines <bookidx-search> and <bookidx-similar>): image search web components. (Apache-2.0)
+// bookidx.js: the bookidx web components, defined on import as <bookidx-search> and <bookidx-similar>. Apache-2.0.
 // Built by widget/build.sh from widget/src/*.js: edit those, not this file.
 
 // ---- widget/src/i18n.js ----
