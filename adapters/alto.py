@@ -86,8 +86,8 @@ def _children(el, name: str):
 
 def _unit(root, source: str, say: Report) -> float | None:
     """Units per inch of the document's coordinates; None for pixels."""
-    desc = next((c for c in root if local(c.tag) == "Description"), None)
-    unit_el = next((c for c in desc if local(c.tag) == "MeasurementUnit"), None) if desc is not None else None
+    unit_el = next((c for d in root if local(d.tag) == "Description"
+                    for c in d if local(c.tag) == "MeasurementUnit"), None)
     unit = (unit_el.text or "").strip().lower() if unit_el is not None else "pixel"
     if unit not in _PER_INCH:
         say(Problem(source, f"line {unit_el.sourceline}: MeasurementUnit",
@@ -167,15 +167,15 @@ def _scale(image: ImageRef, size, per_inch: float | None, dpi: float, el, source
 def _page_regions(page_el, page: Page, sx: float, sy: float, book: Book | None,
                   tags: dict, source: str, say: Report) -> list[Region]:
     img_w, img_h = page.image.width, page.image.height
-    texts: list[Block] = []
+    text_els = []
     pictures: list[tuple[object, str, Box]] = []
     for el, kind, in_picture in _blocks(page_el, False):
-        box = _box(el, kind, sx, sy, source, say)
-        if box is None:
-            continue
         if kind == "TextBlock":
             if not in_picture:
-                texts.append(Block(box, _block_text(el)))
+                text_els.append(el)
+            continue
+        box = _box(el, kind, sx, sy, source, say)
+        if box is None:
             continue
         clipped = box.clip(img_w, img_h)
         if clipped is None:
@@ -183,6 +183,10 @@ def _page_regions(page_el, page: Page, sx: float, sy: float, book: Book | None,
                         f"box {box.xywh()} lies outside the {img_w}x{img_h} page image; skipped"))
             continue
         pictures.append((el, kind, clipped))
+    if not pictures:  # most pages: their text is not needed, and reading it is half the time
+        return []
+    texts = [Block(box, _block_text(el)) for el in text_els
+             if (box := _box(el, "TextBlock", sx, sy, source, say)) is not None]
     height = img_h or round(max((b.box.y + b.box.h for b in texts), default=0))
     regions: list[Region] = []
     seen: set[Box] = set()
@@ -219,9 +223,9 @@ def _box(el, kind: str, sx: float, sy: float, source: str, say: Report) -> Box |
     for attr, value in zip(_BOX, (x, y, w, h)):
         bad = value is None or (attr in ("WIDTH", "HEIGHT") and value < 0)
         if bad:
+            what = "size" if attr in ("WIDTH", "HEIGHT") else "position"
             say(Problem(source, f"line {el.sourceline}: {kind} {el.get('ID', '')} {attr}",
-                        f"{el.get(attr)!r} is not a valid {'size' if attr[0] in 'WH' else 'position'}"
-                        "; block skipped"))
+                        f"{el.get(attr)!r} is not a valid {what}; block skipped"))
             return None
     x0, y0 = round(x * sx), round(y * sy)
     return Box(x0, y0, round((x + w) * sx) - x0, round((y + h) * sy) - y0)

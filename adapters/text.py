@@ -5,23 +5,22 @@ page-image pixels and its text). Neither format links a picture to its caption (
 ``Illustration`` and PAGE ``ImageRegion`` carry no caption reference), so the caption is found
 by layout:
 
-* **caption**: the nearest text block directly *below* the picture, or *above* it when that one
-  is clearly closer (below is the usual convention, so an above block must be under a third of
-  the distance: running heads sit just above pictures). Text blocks lying inside the picture's
-  box, in its bottom third and one of them at least half the picture's width (narrower is an
-  artist's signature), come first and together form the caption: BnF boxes an
-  illustration together with its printed caption (La Croix 1903: "PROMESSES" + "de
-  Notre-Seigneur Jésus-Christ" inside the Sacred Heart picture). Blocks in its top third are
-  the last resort. "Directly" means the two share at least half of the narrower one's width (a centred
-  caption is narrower than its picture, a heading over a picture may be wider).
-  The gap may be at most 3 % of the page height. On the corpus (BnF La Croix and Vogue, the
-  Europeana/SBB newspaper in the IIIF cookbook) real captions sit 0.1–2.2 % of the page height
-  away (4–116 px on 5000–7000 px pages), while the next paragraph or heading after a caption is
-  3 % or more away; the 25 %-of-a-page rule of thumb picked up body text far below.
-  A block longer than 500 characters is body text, not a caption (the longest captions seen,
-  Vogue 1920 fashion notes, are about 320). A picture that spans several text columns (two or
-  more blocks side by side at the same distance, none as wide as half the picture) has no single
-  caption on that side: newspaper mastheads are the usual case.
+* **caption**: text printed *inside* the picture's box comes first: blocks in its bottom third,
+  one of them at least half the picture's width (a narrower word is an artist's signature,
+  Vogue 1920 "VERLAINE"), together form the caption. BnF boxes an illustration with its printed
+  caption (La Croix 1903: "PROMESSES" + "de Notre-Seigneur Jésus-Christ" inside the Sacred
+  Heart picture). Otherwise the nearest block directly *below* the picture, or *above* it when
+  that one is under a third of the distance (below is the convention; running heads sit just
+  above pictures). Last resort: blocks inside the picture's top third.
+  "Directly" means the two share at least half of the narrower one's width (a centred caption
+  is narrower than its picture, a heading may be wider). The gap may be at most 3 % of the page
+  height: on the corpus (BnF La Croix and Vogue, the Europeana/SBB newspaper of the IIIF
+  cookbook) real captions sit 0.1–2.2 % of the page height away (4–116 px on 5000–7000 px
+  pages); a quarter of a page, the usual rule of thumb, attached unrelated text.
+  A block over 500 characters is body text, not a caption (the longest captions seen, Vogue
+  fashion notes, are about 320). A picture over several text columns (blocks side by side at
+  the same distance, none half as wide as the picture) has no single caption on that side:
+  newspaper mastheads are the usual case.
 * **context**: the text of the blocks nearest the picture (edge-to-edge distance), in reading
   order, up to about 1000 characters, for full-text search around pictures without captions.
 """

@@ -40,6 +40,10 @@ def alto(path: Path, data: bytes | None = None, **kw):
     return regions, problems
 
 
+def block(regions, block_id: str):
+    return next(r for r in regions if r.block_id == block_id)
+
+
 def with_block(data: bytes, block: bytes, container: bytes = b"PrintSpace") -> bytes:
     """The document with ``block`` inserted as the first child of its first ``container``."""
     start = re.search(rb"<(?:\w+:)?" + container + rb"\b[^>]*?(/?)>", data)
@@ -87,17 +91,17 @@ def test_lacroix_illustrations_match_gallica_crops(corpus, n, size):
 
 def test_lacroix_captions_printed_inside_the_picture_frame(corpus):
     folder = corpus / "bnf-alto-iiif-lacroix/DOCS/0220169/X"
-    heart = next(r for r in alto(folder / "X0000002.xml")[0] if r.block_id == "PAG_00000002_IL000001")
+    heart = block(alto(folder / "X0000002.xml")[0], "PAG_00000002_IL000001")
     assert heart.caption == "PROMESSES de Notre-Seigneur Jésus-Christ"
     assert "PROMESSES" not in heart.context  # the caption is not repeated as context
     assert "A LA BIENHEUREUSE MARGUERITE-MARIE" in heart.context  # the heading just below
-    cartoon = next(r for r in alto(folder / "X0000003.xml")[0] if r.block_id == "PAG_00000003_IL000001")
+    cartoon = block(alto(folder / "X0000003.xml")[0], "PAG_00000003_IL000001")
     assert cartoon.caption.startswith("Bêtînet. — Moi. j'ai une bonne précaution")
 
 
 def test_vogue_caption_below_tags_and_nested_illustrations(corpus):
     folder = corpus / "bnf-gallica-vogue1920/collection/X"
-    hat = next(r for r in alto(folder / "X00000020.xml")[0] if r.block_id == "PAG_00000020_IL000001")
+    hat = block(alto(folder / "X00000020.xml")[0], "PAG_00000020_IL000001")
     assert hat.caption.startswith("Rien n'est plus à la mode, cette saison, que les fleurs.")
     assert "4 ROGUE" in hat.context  # the running head above is context, not the caption
     regions, _ = alto(folder / "X00000019.xml")  # Illustration and stamps inside a ComposedBlock
@@ -137,7 +141,8 @@ def test_kb_pixel_alto_on_a_half_size_image(corpus):
                                          b'HPOS="405" VPOS="547"/>')
     data = data.replace(b'<RightMargin HEIGHT="2744" WIDTH="193" HPOS="2229" VPOS="0"/>',
                         b'<RightMargin HEIGHT="2744" WIDTH="193" HPOS="2229" VPOS="0">'
-                        b'<GraphicalElement ID="G1" HEIGHT="100" WIDTH="100" HPOS="1500" VPOS="10"/>'
+                        b'<GraphicalElement ID="G1" HEIGHT="100" WIDTH="100" HPOS="1500" '
+                        b'VPOS="10"/>'
                         b'</RightMargin>')
     scan = image_page(corpus / "kb-alto-editor/img/example_image.jpeg")
     assert (scan.image.width, scan.image.height) == (804, 1372)
@@ -220,11 +225,14 @@ TWO_PAGES = b"""<a:alto xmlns:a="http://schema.ccs-gmbh.com/ALTO">
 <a:Tags><a:LayoutTag ID="T1" LABEL="map"/></a:Tags>
 <a:Layout>
 <a:Page ID="L" WIDTH="1000" HEIGHT="1500" PHYSICAL_IMG_NR="1" PRINTED_IMG_NR="12">
-<a:PrintSpace><a:ComposedBlock ID="c1" TYPE="illustration" HPOS="0" VPOS="0" WIDTH="500" HEIGHT="400">
+<a:PrintSpace>
+<a:ComposedBlock ID="c1" TYPE="illustration" HPOS="0" VPOS="0" WIDTH="500" HEIGHT="400">
 <a:Illustration ID="i1" TAGREFS="T1 T9" HPOS="100" VPOS="100" WIDTH="254" HEIGHT="254"/>
 </a:ComposedBlock></a:PrintSpace></a:Page>
 <a:Page ID="R" WIDTH="1000" HEIGHT="1500">
-<a:PrintSpace><a:GraphicalElement ID="g1" HPOS="0" VPOS="0" WIDTH="254" HEIGHT="508"/></a:PrintSpace>
+<a:PrintSpace>
+<a:GraphicalElement ID="g1" HPOS="0" VPOS="0" WIDTH="254" HEIGHT="508"/>
+</a:PrintSpace>
 </a:Page></a:Layout></a:alto>"""
 
 

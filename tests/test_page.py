@@ -43,7 +43,8 @@ def test_2019_picture_kinds_nesting_types_and_caption():
     assert "The miller's house." in mill.context  # word-level text
     assert "CHAPTER III." in mill.context and "Fig. 3" not in mill.context
     assert mill.page.id == f"{path}#p1"
-    assert (mill.page.image.width, mill.page.image.height, mill.page.image.path) == (1200, 1600, None)
+    image = mill.page.image
+    assert (image.width, image.height, image.path) == (1200, 1600, None)
     assert [p.where for p in problems] == ["line 72: ImageRegion broken1 Coords",
                                            "line 75: ImageRegion broken2 Coords"]
 

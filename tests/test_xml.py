@@ -41,7 +41,8 @@ def test_local_strips_any_namespace(tag, name):
 
 
 def test_local_of_a_prefixed_root_and_of_non_elements():
-    root, _ = parse(b'<a:alto xmlns:a="http://www.loc.gov/standards/alto/ns-v4#"><a:Layout/></a:alto>')
+    root, _ = parse(b'<a:alto xmlns:a="http://www.loc.gov/standards/alto/ns-v4#">'
+                    b"<a:Layout/></a:alto>")
     assert [local(el.tag) for el in root.iter()] == ["alto", "Layout"]
     assert local(None) == ""  # what a comment's or PI's tag function is not: a string
 
