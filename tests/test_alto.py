@@ -97,6 +97,9 @@ def test_lacroix_captions_printed_inside_the_picture_frame(corpus):
     assert "A LA BIENHEUREUSE MARGUERITE-MARIE" in heart.context  # the heading just below
     cartoon = block(alto(folder / "X0000003.xml")[0], "PAG_00000003_IL000001")
     assert cartoon.caption.startswith("Bêtînet. — Moi. j'ai une bonne précaution")
+    masthead = block(alto(folder / "X0000001.xml")[0], "PAG_00000001_IL000001")
+    # "agri-" / "cole?." hyphenated across lines, rejoined from SUBS_CONTENT
+    assert "les nouvelles politiques et agricole?. la Vie des Saints" in masthead.context
 
 
 def test_vogue_caption_below_tags_and_nested_illustrations(corpus):
