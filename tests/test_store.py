@@ -356,6 +356,21 @@ def test_filtered_search_returns_the_nearest_matching(tmp_path, monkeypatch, exa
             assert found == {regions[i].key for i in allowed}, filters
 
 
+def test_filtered_search_finds_matches_that_are_far_away(tmp_path, monkeypatch):
+    monkeypatch.setattr(store, "EXACT_FILTERED", 5)  # many candidates: HNSW oversampling
+    monkeypatch.setattr(store, "EXACT_BELOW", 0)
+    q = unit(21)[0]
+    near = unit(22, 380) + 2 * q  # everything near the query, except the maps
+    far = unit(23, 20) - 2 * q
+    regions = [region(n, kind="map" if n >= 380 else "illustration") for n in range(400)]
+    with Index.create_or_open(tmp_path / "ix", model_info=MODEL, config=CONFIG) as idx:
+        idx.add(regions, np.vstack([near, far]))
+    with Index.open(tmp_path / "ix") as idx:
+        hits = idx.search(q, k=5, filters=Filters(kinds=("map",)))
+    best = np.argsort(-(f16(far / np.linalg.norm(far, axis=1, keepdims=True)) @ q))[:5]
+    assert [h.key for h in hits] == [regions[380 + i].key for i in best]
+
+
 def test_class_filter_and_labels(tmp_path):
     regions, vecs = filter_index(tmp_path / "ix")
     with Index.open(tmp_path / "ix") as idx:

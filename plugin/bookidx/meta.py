@@ -68,6 +68,9 @@ CREATE INDEX IF NOT EXISTS items_manifest ON items(manifest, page);
 CREATE INDEX IF NOT EXISTS items_book ON items(book);
 CREATE INDEX IF NOT EXISTS items_canvas ON items(canvas);
 CREATE INDEX IF NOT EXISTS items_seq ON items(seq);
+CREATE INDEX IF NOT EXISTS items_kind ON items(kind);
+CREATE INDEX IF NOT EXISTS items_year ON items(year);
+CREATE INDEX IF NOT EXISTS items_cls ON items(cls);
 CREATE VIRTUAL TABLE IF NOT EXISTS items_fts USING fts5(
     caption, context, title,
     content='items', content_rowid='key',
