@@ -25,7 +25,7 @@ class IndexConfig:
         batch_size: images per forward pass; None takes the model's default.
         dtype: usearch scalar kind for stored vectors: "f32", "f16", "bf16" or "i8".
         connectivity, expansion_add, expansion_search: usearch HNSW parameters (M, efC, efS).
-        crop_size: longest side (px) fetched for each crop; None uses the model's input size.
+        crop_size: longest side (px) fetched for each crop; None: twice the model's input size.
         max_megapixels: refuse to decode page images larger than this (decompression bombs).
         workers: threads that fetch, decode and preprocess while the model runs.
         per_host: concurrent HTTP requests to one host (polite by default).

@@ -186,7 +186,10 @@ def _keep_manifest(index_dir: Path, uri: str, data: bytes) -> None:
 
 
 def _embed_and_write(todo, store, embedder, fetcher, config, summary, progress) -> None:
-    reader = CropReader(fetcher, max_side=config.crop_size or embedder.input_size, max_megapixels=config.max_megapixels)
+    # Crops come at twice the model's input side, so squashing or padding a crop to the model's
+    # square never upsamples it (aspect ratios up to 2:1), yet the server still shrinks pages ~10x.
+    side = config.crop_size or 2 * embedder.input_size
+    reader = CropReader(fetcher, max_side=side, max_megapixels=config.max_megapixels)
     batch_size = config.batch_size or embedder.batch_size
     total = len(todo)
     batch_regions: list[Region] = []
