@@ -18,9 +18,10 @@ BOOKIDX_MAX_RESULTS: int = 100
 #: Hits per page when the client gives no ``limit``.
 BOOKIDX_DEFAULT_LIMIT: int = 24
 
-#: How deep paging may go: ``page * limit`` above this is a 400. Every page re-runs the query
-#: for all hits up to its end, so deep pages cost more than the first.
-BOOKIDX_MAX_DEPTH: int = 1000
+#: How deep results go: ``page`` may be at most ``BOOKIDX_MAX_DEPTH // BOOKIDX_MAX_RESULTS``
+#: (20 by default; more is a 400), so no page ends past this many hits. Every page re-runs the
+#: query for all hits up to its end, so deep pages cost more than the first.
+BOOKIDX_MAX_DEPTH: int = 2000
 
 #: Device for the query encoder (text and uploaded images); queries are single items, so the
 #: CPU is usually fast enough and leaves the GPU to the indexer.

@@ -9,13 +9,14 @@ The IIIF-out routes (web/iiif.py) are described here too, when the blueprint has
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import current_app, request
 
 from .. import __version__
 from . import params
-from .state import external_url, setting
+from .state import external_url, setting, setting_list
 
 DESCRIPTION = """\
 Image search over one collection of digitised books.
@@ -137,20 +138,21 @@ def parameters() -> dict[str, Any]:
         return {"name": name, "in": "query", "required": False, "schema": schema, "description": description, **extra}
 
     return {
-        "q": query("q", {"type": "string", "maxLength": params.MAX_QUERY_CHARS}, "Text query"),
+        "q": query("q", {"type": "string", "maxLength": params.MAX_QUERY_CHARS}, "Text query. With no q, similar, image_url (or uploaded image) there are no hits"),
         "mode": query("mode", {"enum": list(params.MODES), "default": "fused"}, "Ranking (see the API description)"),
         "w": query("w", {"type": "number", "minimum": 0, "maximum": 1, "default": 0.5}, "Image share in a text+image query"),
         "similar": query("similar", {"type": "string", "pattern": "^[0-9]{1,19}$"}, "Find items similar to this item id"),
-        "image_url": query("image_url", {"type": "string"}, "Find items similar to the image at this URL; only URLs under the server's BOOKIDX_FETCH_ALLOWLIST (none by default: 400)"),
+        "image_url": query("image_url", {"type": "string", "pattern": _prefixes_pattern(setting_list("BOOKIDX_FETCH_ALLOWLIST"))},
+                           "Find items similar to the image at this URL, which must be under one of the prefixes this server may fetch from"),
         "limit": query("limit", {"type": "integer", "minimum": 1, "maximum": max_results, "default": setting("BOOKIDX_DEFAULT_LIMIT")}, "Hits per page"),
-        "page": query("page", {"type": "integer", "minimum": 1, "maximum": max_depth, "default": 1}, f"Page number, from 1; page * limit may be at most {max_depth} (else 400)"),
+        "page": query("page", {"type": "integer", "minimum": 1, "maximum": params.max_pages(max_results, max_depth), "default": 1}, "Page number, from 1"),
         "manifest": query("manifest", {"type": "string"}, "Only items from this IIIF manifest id"),
         "book": query("book", {"type": "string"}, "Only items from this book id"),
         "canvas": query("canvas", {"type": "string"}, "Only items on this canvas (page) id"),
         "kind": query("kind", many, "Only items of these kinds (repeat the parameter)", style="form", explode=True),
         "class": query("class", many, "Only items of these classes (repeat the parameter)", style="form", explode=True),
         "date_from": query("date_from", year, "Only items from books dated this year or later"),
-        "date_to": query("date_to", year, "Only items from books dated this year or earlier"),
+        "date_to": query("date_to", year, "Only items from books dated this year or earlier (a range ending before date_from is empty)"),
         "id": {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[0-9]{1,19}$"}, "description": "Item id"},
     }
 
@@ -165,12 +167,28 @@ def responses() -> dict[str, Any]:
         500: "Server misconfigured (index missing) or internal error",
         502: "A remote image server failed",
     }
-    return {f"E{code}": _json(error, text) for code, text in texts.items()}
+    out = {f"E{code}": _json(error, text) for code, text in texts.items()}
+    # Where a path parameter can fail the route's own converter (a newline in a file name, a
+    # canvas that is not a number), the 404 is the host app's page, not bookidx's JSON.
+    out["E404route"] = {"description": "No such file, or a URL that matches no route (then the host app's HTML 404)",
+                        "content": {"application/json": {"schema": error}, "text/html": {"schema": {"type": "string"}}}}
+    return out
+
+
+def _prefixes_pattern(prefixes: list[str]) -> str:
+    """A regular expression for URLs starting with one of ``prefixes`` (never matches if none)."""
+    return "^(" + "|".join(_SPECIAL.sub(r"\\\1", p) for p in prefixes) + ")" if prefixes else "^(?!)"
+
+
+# Escaped by hand, not with re.escape: that also escapes "-" and "#", which ECMA-262 (JSON
+# Schema's regular expression dialect) refuses to see escaped outside a class in unicode mode.
+_SPECIAL = re.compile(r"([\\^$.|?*+()\[\]{}])")
 
 
 def paths() -> dict[str, Any]:
     p = lambda *names: [_ref(f"parameters/{n}") for n in names]  # noqa: E731
     filters = p(*params.FILTER_PARAMS)
+    fetching = ["image_url"] if setting_list("BOOKIDX_FETCH_ALLOWLIST") else []
     search_json = _json(_ref("schemas/SearchResponse"), "Hits, best first")
     return {
         "/": {"get": {
@@ -180,7 +198,8 @@ def paths() -> dict[str, Any]:
         "/api/search": {
             "get": {
                 "operationId": "search", "summary": "Search by text, by item (similar) or by image URL",
-                "parameters": p("q", "mode", "w", "similar", "image_url", "limit", "page") + filters,
+                # image_url only where the operator allowed fetching (else it is refused with 400).
+                "parameters": p("q", "mode", "w", "similar", *fetching, "limit", "page") + filters,
                 "responses": {"200": search_json, **_errors(400, 404, 413, 422, 500, 502)},
             },
             "post": {
@@ -238,7 +257,7 @@ def paths() -> dict[str, Any]:
         "/static/{filename}": {"get": {
             "operationId": "static", "summary": "The widget's files (bookidx.js: <bookidx-search>, <bookidx-similar>)",
             "parameters": [{"name": "filename", "in": "path", "required": True, "schema": {"type": "string"}}],
-            "responses": {"200": {"description": "The file"}, "304": {"description": "Not modified"}, **_errors(404)},
+            "responses": {"200": {"description": "The file"}, "304": {"description": "Not modified"}, "404": _ref("responses/E404route")},
         }},
     }
 
@@ -267,7 +286,8 @@ def iiif_paths() -> dict[str, Any]:
         }},
         "/iiif/{slug}/annotations/{canvas}": {"get": {
             "operationId": "iiifAnnotations", "summary": "One canvas's annotations (AnnotationPage, or sc:AnnotationList for 2.1)",
-            "parameters": [slug, canvas], "responses": {"200": ld("Annotations"), **_errors(404, 422, 500)},
+            "parameters": [slug, canvas],
+            "responses": {"200": ld("Annotations"), **_errors(422, 500), "404": _ref("responses/E404route")},
         }},
         "/iiif/{slug}/search": {"get": {
             "operationId": "iiifSearch2", "summary": "IIIF Content Search 2.0 within one manifest",

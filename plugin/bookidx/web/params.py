@@ -35,14 +35,15 @@ class Paging:
 
 
 def paging(args: Mapping[str, Any], *, default_limit: int, max_results: int, max_depth: int) -> Paging:
-    """``limit`` and ``page``; a limit over ``max_results`` or a page ending past ``max_depth`` is a 400."""
-    limit = integer(args, "limit", default_limit, minimum=1)
-    if limit > max_results:
-        raise BadRequest(f"limit must be at most {max_results}", "limit")
-    page = integer(args, "page", 1, minimum=1)
-    if page * limit > max_depth:
-        raise BadRequest(f"page * limit must be at most {max_depth} (paging goes {max_depth} hits deep)", "page")
+    """``limit`` and ``page``: a limit over ``max_results`` or a page over
+    ``max_depth // max_results`` is a 400 (fixed caps, so the OpenAPI schema can state them)."""
+    limit = integer(args, "limit", default_limit, minimum=1, maximum=max_results)
+    page = integer(args, "page", 1, minimum=1, maximum=max_pages(max_results, max_depth))
     return Paging(limit, page)
+
+
+def max_pages(max_results: int, max_depth: int) -> int:
+    return max(1, max_depth // max_results)
 
 
 def integer(
@@ -126,6 +127,12 @@ simply empty).
         if value is not None:
             out[name] = value
     return out or None
+
+
+def satisfiable(filters: dict[str, Any] | None) -> bool:
+    """False for a date range that ends before it starts: valid, but nothing can match it."""
+    start, end = (filters or {}).get("date_from"), (filters or {}).get("date_to")
+    return start is None or end is None or start <= end
 
 
 def echo(args: Any) -> dict[str, Any]:

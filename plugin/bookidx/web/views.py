@@ -60,7 +60,7 @@ def page() -> Any:
 def search() -> Any:
     """Text, item→similar (``similar``) or image-URL (``image_url``) search."""
     args = request.args
-    similar = params.key(args["similar"], "similar") if args.get("similar") else None
+    similar = params.key(args["similar"], "similar") if "similar" in args else None
     image = fetched_image(args["image_url"]) if args.get("image_url") else None
     return _results(args, text=params.text(args), image=image, similar=similar, weight=params.weight(args), endpoint=".search")
 
@@ -161,19 +161,23 @@ def _results(
     )
     mode = mode or params.mode(args)
     filters = params.filters(args)
-    index = current_index()
-    from ..store import Filters
+    hits = []
+    # Every parameter is optional, so an empty search box, or a date range that ends before it
+    # starts, is a valid request that finds nothing (not a 400).
+    if (text is not None or image is not None or similar is not None) and params.satisfiable(filters):
+        from ..store import Filters
 
-    query = Query(
-        text=text, image=image, similar=similar, weight=weight, mode=mode,
-        filters=Filters(**filters) if filters else None,
-        limit=paging.limit + 1,  # one more than shown tells whether there is a next page
-        offset=paging.offset,
-    )
-    hits = run(index, query, current_embedder)
+        query = Query(
+            text=text, image=image, similar=similar, weight=weight, mode=mode,
+            filters=Filters(**filters) if filters else None,
+            limit=paging.limit + 1,  # one more than shown tells whether there is a next page
+            offset=paging.offset,
+        )
+        hits = run(current_index(), query, current_embedder)
     more = len(hits) > paging.limit
     next_url = None
-    if more and endpoint and (paging.page + 1) * paging.limit <= setting("BOOKIDX_MAX_DEPTH"):
+    last = params.max_pages(setting("BOOKIDX_MAX_RESULTS"), setting("BOOKIDX_MAX_DEPTH"))
+    if more and endpoint and paging.page < last:
         carried = {k: v for k, v in args.lists() if k in NEXT_PARAMS}
         next_url = external_url(endpoint, **(view_args or {}), **carried, page=paging.page + 1)
     visual = image is not None or similar is not None
