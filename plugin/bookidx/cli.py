@@ -198,6 +198,38 @@ def regions_cmd(sources, show_all, dpi):
             click.echo(json.dumps(row, ensure_ascii=False))
 
 
+@cli.command("serve")
+@click.argument("index_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on (0.0.0.0 for all).")
+@click.option("--port", type=int, default=8000, show_default=True)
+@click.option("--threads", type=int, default=8, show_default=True, help="waitress worker threads.")
+@click.option("--cors", "cors_origins", multiple=True, help="Origin allowed to call the API from a browser (repeatable, or '*').")
+@click.option("--device", default="cpu", show_default=True, help="Device for the query encoder.")
+@_errors
+def serve_cmd(index_dir, host, port, threads, cors_origins, device):
+    """Serve INDEX_DIR: JSON API, OpenAPI document, widget and IIIF routes under /bookidx/."""
+    from .store import Index
+    from .web.serve import serve
+
+    Index.open(index_dir).close()  # fail now, with a clear message, not on the first request
+    serve(index_dir, host=host, port=port, threads=threads, cors_origins=cors_origins, device=device)
+
+
+@cli.command("annotate")
+@click.argument("manifests", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--index", "index_dir", required=True, type=click.Path(exists=True, file_okay=False))
+@click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder.")
+@click.option("--base-url", default=None, help="Where OUT will be published; annotations then go to separate files.")
+@click.option("--api-url", default=None, help="Base URL of a running bookidx API, for the 'similar images' links.")
+@_errors
+def annotate_cmd(manifests, index_dir, out_dir, base_url, api_url):
+    """Write copies of MANIFESTS with the indexed regions as W3C annotations (IIIF 2.1 and 3.0)."""
+    from .annotate import annotate_files
+
+    for path in annotate_files(list(manifests), index_dir, out_dir, base_url=base_url, api_url=api_url):
+        click.echo(str(path))
+
+
 @cli.command("models")
 def models_cmd():
     """List the built-in model names."""
@@ -209,3 +241,6 @@ def models_cmd():
 
 def main() -> None:  # pragma: no cover
     cli()
+
+
+# Commands that live in their own modules register here (one line each).
