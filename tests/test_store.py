@@ -225,7 +225,10 @@ def test_unreadable_or_missing_vector_file_is_rebuilt_from_sqlite(tmp_path):
     (tmp_path / "ix" / "vectors.usearch").write_bytes(b"not an index" * 100)
     with Index.open(tmp_path / "ix") as idx:  # a reader still answers, from the stored vectors
         assert idx.search(vecs[7], k=1)[0].key == regions[7].key
+    stale = tmp_path / "ix" / "vectors.usearch.4242.tmp"  # a save cut short by a crash
+    stale.write_bytes(b"half a file")
     Index.create_or_open(tmp_path / "ix", model_info=MODEL, config=CONFIG).close()
+    assert not stale.exists()
     (tmp_path / "ix" / "vectors.usearch").unlink()
     Index.create_or_open(tmp_path / "ix", model_info=MODEL, config=CONFIG).close()
     with Index.open(tmp_path / "ix") as idx:
@@ -405,6 +408,18 @@ def test_items_and_manifests(tmp_path):
         canvas = regions[0].page.id
         assert {r.page.id for _, r in idx.items(canvas=canvas)} == {canvas}
         assert len(idx.items()) == 10
+
+
+def test_labels_written_by_a_later_writer_reach_readers(tmp_path):
+    regions, vecs = build(tmp_path / "ix", 10)
+    reader = Index.open(tmp_path / "ix")
+    with Index.open(tmp_path / "ix", readonly=False) as labeller:  # quality work: no model needed
+        labeller.set_class([r.key for r in regions[:3]], ["map", "map", None], [0.8, 0.7, None])
+    reader.refresh()
+    hits = reader.search(vecs[0], k=1, filters=Filters(classes=("map",)))
+    assert hits[0].key == regions[0].key and hits[0].cls == "map"
+    assert reader.stats()["classes"] == {"map": 2}
+    reader.close()
 
 
 def test_failures_are_data_and_cleared_by_success(tmp_path):

@@ -95,6 +95,7 @@ class Index:
         self._writable = lock_fd is not None
         self._lock_fd = lock_fd
         self._lock = threading.RLock()
+        self._pool_lock = threading.Lock()  # apart from _lock, so a long refresh blocks no reads
         self._idle: list[sqlite3.Connection] = []
         self._opened: list[sqlite3.Connection] = []
         self._blob = np.dtype(np.float32 if info["usearch"]["dtype"] == "f32" else np.float16)
@@ -322,7 +323,8 @@ class Index:
         meta.fsync(tmp)
         os.replace(tmp, self.path / VECTORS)
         meta.set_meta(self._con, "file_seq", self._seq)  # after the rename: never ahead of the file
-        self.info["counts"] = {"items": len(self), "failures": len(meta.failures(self._con))}
+        one = lambda sql: self._con.execute(sql).fetchone()[0]  # noqa: E731
+        self.info["counts"] = {"items": one("SELECT count(*) FROM items"), "failures": one("SELECT count(*) FROM failures")}
         meta.write_json(self.path / INFO, self.info)
         self._unsaved = 0
         self._last_save = time.monotonic()
@@ -493,16 +495,16 @@ class Index:
             with self._lock:
                 yield self._con
             return
-        with self._lock:
+        with self._pool_lock:
             con = self._idle.pop() if self._idle else None
         if con is None:
             con = meta.connect(self.path / DB, readonly=True)
-            with self._lock:
+            with self._pool_lock:
                 self._opened.append(con)
         try:
             yield con
         finally:
-            with self._lock:
+            with self._pool_lock:
                 self._idle.append(con)
 
     @contextlib.contextmanager
