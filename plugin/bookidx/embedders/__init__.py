@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..embed import Embedder, register_embedder
+from ..errors import ConfigError
 
 #: Registry name → the hub id it loads. The index records the registry name.
 DEFAULT_IDS = {
@@ -25,9 +26,12 @@ DEFAULT_IDS = {
 }
 
 
-def hf(model: str, **options: Any) -> Embedder:
+def hf(model: str | None = None, **options: Any) -> Embedder:
     """A transformers checkpoint by hub id or folder (see :class:`.hf.HFEmbedder`)."""
     from .hf import HFEmbedder
+
+    if not model:
+        raise ConfigError("the hf embedder needs model= (a Hugging Face id or a local folder)", parameter="model")
 
     return HFEmbedder(model, **options)
 

@@ -59,6 +59,8 @@ class Preprocess:
         return self.crop[1] if self.crop else self.resize[1]  # type: ignore[index]
 
     def __post_init__(self) -> None:
+        if isinstance(self.resize, int) and not self.crop:
+            raise ValueError("a shortest-edge resize needs a crop: outputs must all have one size")
         # Folded once: (x * scale - mean) / std == x * gain + offset.
         gain = np.float32(self.scale) / np.asarray(self.std, dtype=np.float32)
         offset = -np.asarray(self.mean, dtype=np.float32) / np.asarray(self.std, dtype=np.float32)
