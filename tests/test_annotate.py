@@ -29,7 +29,6 @@ from bookidx.annotate import (
     Links,
     annotate_files,
     annotate_manifest,
-    annotation_page,
     annotation_v2,
     annotation_v3,
     canvases,

@@ -264,7 +264,7 @@ def test_text_to_image_hits_join_keyword_hits(tmp_path):
     assert VISUAL_HITS < len(regions)
     keys = [a["@id"] for a in out["resources"]]
     assert len(keys) in (VISUAL_HITS, VISUAL_HITS + 1)  # the keyword hit may also be a visual one
-    ship = f"https://example.org/c3"
+    ship = "https://example.org/c3"
     assert any(a["on"].startswith(ship + "#") for a in out["resources"])
     hit = next(h for h, a in zip(out["hits"], out["resources"]) if a["on"].startswith(ship + "#"))
     assert hit["match"] == "ship"

@@ -13,10 +13,8 @@ own browser download) and Node.js for ``npm ci`` in examples/mirador (tests/npmd
 
 from __future__ import annotations
 
-import csv
 import functools
 import http.server
-import shutil
 import threading
 from pathlib import Path
 

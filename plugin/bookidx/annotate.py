@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from .adapters.iiif import read_manifest
+from .adapters.iiif import ManifestInfo, read_manifest
 from .adapters.records import Box, Region
 from .errors import SourceError
 from .manifests import load_manifest, slug
@@ -91,17 +91,12 @@ class Canvas:
     id: str
     width: int
     height: int
-    raw: Mapping[str, Any]
+    raw: dict[str, Any]  # the canvas object itself (annotate_manifest adds to a copy's)
 
 
 def _brace_safe(text: str) -> str:
     """``text`` for use inside a ``str.format`` template (ids may hold ``{?fields}``)."""
     return text.replace("{", "{{").replace("}", "}}")
-
-
-def manifest_version(doc: Mapping[str, Any]) -> int:
-    """2 or 3, by the adapter's rules (``@context``, else ``@id``/``@type``/``sequences``)."""
-    return read_manifest(doc, source="manifest").version
 
 
 def canvases(doc: Mapping[str, Any]) -> list[Canvas]:
@@ -119,19 +114,22 @@ def canvases(doc: Mapping[str, Any]) -> list[Canvas]:
     return out
 
 
-def canvas_index(doc: Mapping[str, Any]) -> dict[str, Canvas]:
+def canvas_index(doc: Mapping[str, Any], info: ManifestInfo | None = None) -> dict[str, Canvas]:
     """Canvases by id, both as written and as the adapter normalises it (the ``Page.id`` of
-    its regions: URI templates such as ``{?fields}`` stripped)."""
+    its regions: URI templates such as ``{?fields}`` stripped). ``info``: the adapter's reading
+    of ``doc``, when the caller has it."""
     by_position = {c.index: c for c in canvases(doc)}
-    info = read_manifest(doc, source=str(doc.get("id") or doc.get("@id") or "manifest"))
+    info = info or _read(doc)
     out = {page.id: by_position[page.index] for page in info.pages if page.index in by_position}
     out.update({c.id: c for c in by_position.values()})
     return out
 
 
-def regions_by_canvas(doc: Mapping[str, Any], regions: Iterable[Region]) -> dict[int, list[Region]]:
+def regions_by_canvas(
+    doc: Mapping[str, Any], regions: Iterable[Region], info: ManifestInfo | None = None,
+) -> dict[int, list[Region]]:
     """The regions of each canvas (by 0-based canvas index), in reading order (top, then left)."""
-    index = canvas_index(doc)
+    index = canvas_index(doc, info)
     out: dict[int, list[Region]] = {}
     for region in regions:
         canvas = index.get(region.page.id)
@@ -237,8 +235,9 @@ def annotate_manifest(
     references is kept. The manifest's ``service`` gains the search services in ``links``.
     """
     out = copy.deepcopy(dict(doc))
-    version = manifest_version(doc)
-    by_canvas = regions_by_canvas(doc, regions)
+    info = _read(doc)
+    version = info.version
+    by_canvas = regions_by_canvas(doc, regions, info)
     for canvas in canvases(out):
         found = by_canvas.get(canvas.index)
         if not found:
@@ -252,7 +251,7 @@ def annotate_manifest(
         else:
             page = {"@id": links.page_id(canvas.index), "@type": "sc:AnnotationList"}
         key = "annotations" if version >= 3 else "otherContent"
-        raw[key] = [p for p in _as_list(raw.get(key)) if _ident(p) != _ident(page)] + [page]  # type: ignore[index]
+        raw[key] = [p for p in _as_list(raw.get(key)) if _ident(p) != _ident(page)] + [page]
     services = [s for s in _as_list(out.get("service")) if _ident(s) not in (links.search, links.search1)]
     if version >= 3:
         if links.search:
@@ -263,6 +262,8 @@ def annotate_manifest(
         services.append({"@context": SEARCH1_CONTEXT, "@id": links.search1, "profile": SEARCH1_PROFILE})
     if services:
         out["service"] = services
+    else:  # only bookidx's own services were there, from an earlier annotation
+        out.pop("service", None)
     return out
 
 
@@ -303,28 +304,32 @@ def annotate_files(
     out_root = Path(out_dir)
     written: list[Path] = []
     similar = None if api_url is None else _similar_from(api_url)
-    index = Index.open(index_dir, readonly=True)
-    for name in manifest_paths:
-        doc = _read_manifest(name, index_dir)
-        info = read_manifest(doc, source=str(name))
-        manifest_slug = slug(str(doc.get("id") or doc.get("@id") or info.id))
-        regions = [region for _, region in index.items(manifest=info.id)]
-        folder = out_root / manifest_slug
-        if base_url is None:
-            base = _brace_safe(info.id)
-            links = Links(page=base + "#bookidx-annotations-{index}", annotation=base + "#bookidx-{key}", similar=similar)
-            annotated = annotate_manifest(doc, regions, links, embed=True)
-        else:
-            base = _brace_safe(base_url.rstrip("/")) + "/" + manifest_slug
-            links = Links(page=base + "/annotations/{index}.json", annotation=base + "/annotation/{key}", similar=similar)
-            annotated = annotate_manifest(doc, regions, links)
-            by_canvas = regions_by_canvas(doc, regions)
-            for canvas in canvases(doc):
-                if canvas.index in by_canvas:
-                    page = annotation_page(canvas, by_canvas[canvas.index], links, info.version)
-                    written.append(_write_json(folder / "annotations" / f"{canvas.index}.json", page))
-        written.append(_write_json(folder / "manifest.json", annotated))
+    with Index.open(index_dir, readonly=True) as index:
+        for name in manifest_paths:
+            doc = _read_manifest(name, index_dir)
+            info = read_manifest(doc, source=str(name))
+            manifest_slug = slug(str(doc.get("id") or doc.get("@id") or info.id))
+            regions = [region for _, region in index.items(manifest=info.id)]
+            folder = out_root / manifest_slug
+            if base_url is None:
+                base = _brace_safe(info.id)
+                links = Links(page=base + "#bookidx-annotations-{index}", annotation=base + "#bookidx-{key}", similar=similar)
+                annotated = annotate_manifest(doc, regions, links, embed=True)
+            else:
+                base = _brace_safe(base_url.rstrip("/")) + "/" + manifest_slug
+                links = Links(page=base + "/annotations/{index}.json", annotation=base + "/annotation/{key}", similar=similar)
+                annotated = annotate_manifest(doc, regions, links)
+                by_canvas = regions_by_canvas(doc, regions, info)
+                for canvas in canvases(doc):
+                    if canvas.index in by_canvas:
+                        page = annotation_page(canvas, by_canvas[canvas.index], links, info.version)
+                        written.append(_write_json(folder / "annotations" / f"{canvas.index}.json", page))
+            written.append(_write_json(folder / "manifest.json", annotated))
     return written
+
+
+def _read(doc: Mapping[str, Any]) -> ManifestInfo:
+    return read_manifest(doc, source=str(doc.get("id") or doc.get("@id") or "manifest"))
 
 
 def _similar_from(api_url: str) -> Callable[[int], str]:

@@ -119,7 +119,7 @@ def _search(slug: str, endpoint: str, build: Callable[..., dict], content_type: 
         ignored=ignored_parameters(request.args),
     )
     shown = found[(number - 1) * limit : number * limit]
-    return _json(build(shown, canvas_index(doc), _links(slug), where), content_type)
+    return _json(build(shown, canvas_index(doc, info), _links(slug), where), content_type)
 
 
 def _results(manifest_id: str, q: str) -> list[Result]:
