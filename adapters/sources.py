@@ -177,8 +177,9 @@ class _Reader:
     def layout(self, data: bytes, where: str, kind: str, page: Page | None,
                book: Book | None = None) -> list[Region]:
         if page is None:
-            self.say(Problem(where, "", "no image found for this layout file; skipped"))
-            return []
+            # Still yield the regions (in the layout's own pixel space) so they can be inspected;
+            # indexing records each as failed ("no page image") instead of losing them silently.
+            self.say(Problem(where, "", "no image found for this layout file; its regions cannot be cropped"))
         read = read_alto if kind == "alto" else read_page
         options = {"dpi": self.dpi} if kind == "alto" else {}
         return read(data, source=where, page=page, book=book, report=self.say, **options)

@@ -121,7 +121,7 @@ def test_folder_of_alto_and_images_matched_by_name_and_number(corpus, tmp_path):
     assert all(r.page.image.path.endswith("INPUT_0017.tif") for r in regions)  # LSU p2: adverts only
     # ALTO00002 found its image (by number: 00002 ~ _002); ALTO00005, a colour chart, has none.
     assert [(os.path.basename(p.source), p.message) for p in problems] == [
-        ("19231115-ALTO00005.xml", "no image found for this layout file; skipped")]
+        ("19231115-ALTO00005.xml", "no image found for this layout file; its regions cannot be cropped")]
 
 
 def test_alto_wins_over_page_xml_for_the_same_image(corpus, tmp_path):
