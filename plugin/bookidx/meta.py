@@ -8,7 +8,8 @@ the region as JSON, the columns filters need, and its vector as a blob, so the u
 (store.py) can always be rebuilt from it. Keyword search is an FTS5 *external content* table
 over ``items`` (caption, context, book title), kept in step by triggers (SQLite FTS5 §4.4.3,
 https://www.sqlite.org/fts5.html#external_content_tables). ``PRAGMA user_version`` holds the
-schema version; ``_MIGRATIONS`` upgrades older files one version at a time.
+schema version; ``_MIGRATIONS`` upgrades older files one version at a time (schema 2 added
+``grp``, the near-duplicate group an item belongs to: dedup.py).
 
 Concurrency: one writer connection (store.py holds a lock file) and any number of readers; WAL
 lets readers read while the writer commits (https://www.sqlite.org/wal.html).
@@ -34,11 +35,18 @@ from .adapters.records import Region
 from .config import IndexConfig
 from .errors import BadRequest, ConfigError, IndexMismatch
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 INFO, DB = "bookidx.json", "meta.sqlite"
 
+
+
+def _add_groups(con: sqlite3.Connection) -> None:
+    con.execute("ALTER TABLE items ADD COLUMN grp INTEGER")
+    con.execute("CREATE INDEX items_grp ON items(grp)")
+
+
 # Upgrades from schema N to N + 1, each run in the same transaction as its user_version bump.
-_MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {}
+_MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _add_groups}
 
 # FTS5 column weights for bm25(): caption, context, book title. A caption names the picture;
 # context is the page text around it, so it matches far more by chance.
@@ -59,6 +67,7 @@ CREATE TABLE IF NOT EXISTS items (
     title TEXT NOT NULL,
     cls TEXT,
     cls_score REAL,
+    grp INTEGER,
     year INTEGER,
     vector BLOB NOT NULL,
     seq INTEGER NOT NULL,
@@ -71,6 +80,7 @@ CREATE INDEX IF NOT EXISTS items_seq ON items(seq);
 CREATE INDEX IF NOT EXISTS items_kind ON items(kind);
 CREATE INDEX IF NOT EXISTS items_year ON items(year);
 CREATE INDEX IF NOT EXISTS items_cls ON items(cls);
+CREATE INDEX IF NOT EXISTS items_grp ON items(grp);
 CREATE VIRTUAL TABLE IF NOT EXISTS items_fts USING fts5(
     caption, context, title,
     content='items', content_rowid='key',
@@ -104,7 +114,7 @@ CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value);
 _COLUMNS = (
     "key, region_json, manifest, canvas, book, kind, page, caption, context, title, year, vector, seq, added_at"
 )
-# An upsert that keeps a class label set by someone else (quality work) across a re-embed.
+# An upsert that keeps a class label and a duplicate group (set by later passes) across a re-embed.
 UPSERT = f"""
 INSERT INTO items ({_COLUMNS}) VALUES ({", ".join("?" * len(_COLUMNS.split(",")))})
 ON CONFLICT(key) DO UPDATE SET
@@ -295,13 +305,17 @@ def existing(con: sqlite3.Connection, keys: Sequence[int]) -> set[int]:
     return {r[0] for r in rows}
 
 
-def regions(con: sqlite3.Connection, keys: Sequence[int]) -> dict[int, tuple[Region, str | None]]:
-    """Region and class label for each key that exists."""
+#: Columns of a search hit after key, region_json and cls: the duplicate group and its size.
+GROUP_COLUMNS = "items.grp, (SELECT count(*) FROM items AS g WHERE g.grp = items.grp)"
+
+
+def regions(con: sqlite3.Connection, keys: Sequence[int]) -> dict[int, tuple[Region, str | None, int | None, int]]:
+    """Region, class label, duplicate group and group size (1 outside a group) for each key that exists."""
     rows = con.execute(
-        "SELECT key, region_json, cls FROM items WHERE key IN (SELECT value FROM json_each(?))",
+        f"SELECT key, region_json, cls, {GROUP_COLUMNS} FROM items WHERE key IN (SELECT value FROM json_each(?))",
         (key_list(keys),),
     )
-    return {key: (Region.from_dict(json.loads(js)), cls) for key, js, cls in rows}
+    return {key: (Region.from_dict(json.loads(js)), cls, grp, max(size, 1)) for key, js, cls, grp, size in rows}
 
 
 def vectors(con: sqlite3.Connection, where: str, params: Sequence[Any], ndim: int, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray, int]:

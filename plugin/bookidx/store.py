@@ -39,7 +39,7 @@ import time
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 from usearch.index import Index as _Graph
@@ -73,12 +73,18 @@ _BYTES = {"f32": 4, "f16": 2, "bf16": 2, "i8": 1}
 
 @dataclass(frozen=True)
 class Hit:
-    """One search result. ``score``: cosine similarity (vectors) or -BM25 (keywords); higher is better."""
+    """One search result. ``score``: cosine similarity (vectors) or -BM25 (keywords); higher is better.
+
+    ``group``: the near-duplicate group (dedup.py) the item is in, None when in none;
+    ``group_size``: how many items that group holds (1 outside a group).
+    """
 
     key: int
     score: float
     region: Region
     cls: str | None = None
+    group: int | None = None
+    group_size: int = 1
 
 
 class Index:
@@ -302,6 +308,19 @@ class Index:
             self._begin()
             self._con.executemany("UPDATE items SET cls = ?, cls_score = ? WHERE key = ?", zip(labels, scores, keys))
 
+    def set_groups(self, groups: Mapping[int, int]) -> None:
+        """Replace every near-duplicate group: ``{item key: group id}``; items left out are in
+        none. Visible after commit()."""
+        self._check_writable("set_groups")
+        pairs = [(int(g), int(k)) for k, g in groups.items()]
+        with self._lock:
+            missing = {k for _, k in pairs} - meta.existing(self._con, [k for _, k in pairs])
+            if missing:
+                raise NotFound(f"no item with id {min(missing)} ({len(missing)} unknown)", "id")
+            self._begin()
+            self._con.execute("UPDATE items SET grp = NULL WHERE grp IS NOT NULL")
+            self._con.executemany("UPDATE items SET grp = ? WHERE key = ?", pairs)
+
     def commit(self) -> None:
         """Commit to SQLite, then move the vectors into the graph; save the file when due."""
         self._check_writable("commit")
@@ -381,6 +400,41 @@ class Index:
             raise NotFound(f"no item with id {key}", "id")
         return np.frombuffer(row[0], dtype=self._blob).astype(np.float32)
 
+    def group(self, key: int) -> list[int]:
+        """The keys of the near-duplicate group ``key`` is in, itself included; [] when in none."""
+        sql = "SELECT g.key FROM items AS i JOIN items AS g ON g.grp = i.grp WHERE i.key = ? ORDER BY g.key"
+        with self._reading() as con:
+            if not meta.existing(con, [int(key)]):
+                raise NotFound(f"no item with id {key}", "id")
+            return [row[0] for row in con.execute(sql, (int(key),))]
+
+    def vector_batches(self, size: int = 4096) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Every item's key (int64) and stored vector (float32 rows), ``size`` at a time, by key.
+
+        Each batch is its own read, so a writer may update items (set_class) between batches.
+        """
+        after = -1
+        while True:
+            with self._reading() as con:
+                keys, rows, _ = meta.vectors(
+                    con, "key > ? ORDER BY key LIMIT ?", (after, int(size)), self.ndim, self._blob
+                )
+            if not len(keys):
+                return
+            yield keys, rows.astype(np.float32)
+            after = int(keys[-1])
+
+    def neighbours(self, vectors: np.ndarray, k: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Keys and cosine similarities of the ``k`` nearest items to each row, best first.
+
+        Bulk jobs (duplicate groups) use this instead of :meth:`search`: no regions are read.
+        """
+        rows = unit_rows(np.asarray(vectors, dtype=np.float32).reshape(-1, self.ndim), "vectors")
+        if k < 1:
+            raise BadRequest("k must be at least 1", "k")
+        with self._searching() as snap:
+            return nearest(snap, rows, k, np.zeros(0, np.int64), exact_below=EXACT_BELOW)
+
     def search(
         self, vector: np.ndarray, k: int = 10, *, filters: Filters | None = None, exclude: Iterable[int] = ()
     ) -> list[Hit] | list[list[Hit]]:
@@ -435,12 +489,15 @@ class Index:
             return []
         where, params = (filters or Filters()).sql()
         weights = ", ".join(str(w) for w in meta.BM25_WEIGHTS)
-        sql = f"""SELECT items.key, items.region_json, items.cls, bm25(items_fts, {weights}) AS rank
+        sql = f"""SELECT items.key, items.region_json, items.cls, {meta.GROUP_COLUMNS}, bm25(items_fts, {weights}) AS rank
                   FROM items_fts JOIN items ON items.key = items_fts.rowid
                   WHERE items_fts MATCH ? AND {where} ORDER BY rank LIMIT ? OFFSET ?"""
         with self._reading() as con:
             rows = con.execute(sql, [match, *params, k, offset]).fetchall()
-        return [Hit(key, -rank, Region.from_dict(json.loads(js)), cls) for key, js, cls, rank in rows]
+        return [
+            Hit(key, -rank, Region.from_dict(json.loads(js)), cls, grp, max(size, 1))
+            for key, js, cls, grp, size, rank in rows
+        ]
 
     def items(self, *, manifest: str | None = None, canvas: str | None = None, limit: int | None = None, offset: int = 0) -> list[tuple[int, Region]]:
         """Items in reading order (manifest or book, page, key), optionally of one manifest/canvas."""
@@ -475,6 +532,7 @@ class Index:
                 "books": one("SELECT count(DISTINCT book) FROM items"),
                 "kinds": counts(con, "kind"),
                 "classes": counts(con, "cls"),
+                "duplicate_groups": one("SELECT count(DISTINCT grp) FROM items"),
                 "failures": one("SELECT count(*) FROM failures"),
             }
         snap = self._snap
