@@ -19,6 +19,7 @@ MAX_QUERY_CHARS = 500
 YEAR_LIMIT = 9999
 MAX_KEY = 2**63 - 1  # keys are 63-bit (adapters/records.py Region.key)
 _INTEGER = re.compile(r"-?[0-9]{1,18}", re.ASCII)
+SINGLE = ("q", "mode", "w", "similar", "image_url", "limit", "page", "manifest", "book", "canvas", "date_from", "date_to")
 FILTER_PARAMS = ("manifest", "book", "canvas", "kind", "class", "date_from", "date_to")
 
 
@@ -32,6 +33,13 @@ class Paging:
     @property
     def offset(self) -> int:
         return (self.page - 1) * self.limit
+
+
+def once(args: Any) -> None:
+    """Refuse a repeated single-valued parameter (``q=a&q=b``): which one was meant is unknown."""
+    for name, values in args.lists():
+        if len(values) > 1 and name in SINGLE:
+            raise BadRequest(f"give {name} once (only kind and class repeat)", name)
 
 
 def paging(args: Mapping[str, Any], *, default_limit: int, max_results: int, max_depth: int) -> Paging:
@@ -49,9 +57,9 @@ def max_pages(max_results: int, max_depth: int) -> int:
 def integer(
     args: Mapping[str, Any], name: str, default: int | None, *, minimum: int | None = None, maximum: int | None = None
 ) -> int | None:
-    """An optional integer parameter (``default`` when absent or empty)."""
+    """An optional integer parameter (``default`` when absent; empty is a 400 like any non-number)."""
     raw = args.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return default
     # Not int(): it also takes "1_000", " 7 " and non-ASCII digits, which the schema does not.
     if not _INTEGER.fullmatch(raw):
@@ -67,7 +75,7 @@ def integer(
 def weight(args: Mapping[str, Any]) -> float:
     """``w``: the image's share in a text+image query, 0..1 (default 0.5)."""
     raw = args.get("w")
-    if raw is None or raw == "":
+    if raw is None:
         return 0.5
     try:
         value = float(raw)
@@ -79,7 +87,7 @@ def weight(args: Mapping[str, Any]) -> float:
 
 
 def mode(args: Mapping[str, Any]) -> str:
-    value = args.get("mode") or "fused"
+    value = args.get("mode", "fused")
     if value not in MODES:
         raise BadRequest(f"mode must be one of {', '.join(MODES)}, not {str(value)[:40]!r}", "mode")
     return value

@@ -60,6 +60,7 @@ def page() -> Any:
 def search() -> Any:
     """Text, item→similar (``similar``) or image-URL (``image_url``) search."""
     args = request.args
+    params.once(args)
     similar = params.key(args["similar"], "similar") if "similar" in args else None
     image = fetched_image(args["image_url"]) if args.get("image_url") else None
     return _results(args, text=params.text(args), image=image, similar=similar, weight=params.weight(args), endpoint=".search")
@@ -73,6 +74,8 @@ def search_image() -> Any:
     """
     image = uploaded_image()
     form = request.form
+    params.once(request.args)
+    params.once(form)
     return _results(request.args, text=params.text(form), image=image, weight=params.weight(form), endpoint=None)
 
 
@@ -83,6 +86,7 @@ def item(item_id: str) -> Any:
 
 def item_similar(item_id: str) -> Any:
     key = params.key(item_id, "id", missing=NotFound)
+    params.once(request.args)
     return _results(
         request.args, text=None, similar=key, mode="vector",
         endpoint=".item_similar", view_args={"item_id": item_id}, echo={"similar": item_id},
