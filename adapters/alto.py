@@ -16,9 +16,9 @@ when the page image size is known each axis is scaled by image size / ``Page@WID
 which also fixes pixel ALTO made on a differently sized image (KB: exactly half). Only without
 an image size does ``dpi`` apply. Boxes are rounded to whole pixels and clipped to the image.
 
-Bad coordinates (non-numeric such as ``HEIGHT="1999;x_wconf"``, negative sizes, NaN) skip that
-block with a :class:`Problem` naming the line and attribute; they never fail the file. No
-:class:`RegionFilter` is applied: callers count what they filter.
+Bad coordinates (non-numeric such as ``HEIGHT="1999;x_wconf"``, negative sizes, NaN, or beyond
+2**31 pixels once scaled) skip that block with a :class:`Problem` naming the line and attribute;
+they never fail the file. No :class:`RegionFilter` is applied: callers count what they filter.
 """
 
 from __future__ import annotations
@@ -38,6 +38,9 @@ _PICTURES = ("Illustration", "GraphicalElement")
 _PICTURE_TYPES = {"illustration"}  # ComposedBlock@TYPE values that mean "a picture"
 _CONTAINERS = {"TopMargin", "LeftMargin", "RightMargin", "BottomMargin", "PrintSpace"}
 _BOX = ("HPOS", "VPOS", "WIDTH", "HEIGHT")
+# Beyond any real scan (JPEG stops at 65535 px, TIFF at 2**32): larger coordinates are garbage,
+# and 1e308 scaled up is infinity, which no integer box can hold.
+_MAX_PIXELS = 2**31
 
 
 def read_alto(data: bytes, *, source: str, page: Page | None = None, book: Book | None = None,
@@ -128,7 +131,7 @@ def _page_size(el, source: str, say: Report) -> tuple[float, float] | None:
     values = []
     for attr in ("WIDTH", "HEIGHT"):
         value = _number(el.get(attr))
-        if value is None or value <= 0:
+        if value is None or not 0 < value <= _MAX_PIXELS:
             say(Problem(source, f"line {el.sourceline}: Page {el.get('ID', '')} {attr}",
                         f"page size {el.get(attr)!r} is not a positive number; "
                         "scaling by unit and dpi instead"))
@@ -227,8 +230,14 @@ def _box(el, kind: str, sx: float, sy: float, source: str, say: Report) -> Box |
             say(Problem(source, f"line {el.sourceline}: {kind} {el.get('ID', '')} {attr}",
                         f"{el.get(attr)!r} is not a valid {what}; block skipped"))
             return None
-    x0, y0 = round(x * sx), round(y * sy)
-    return Box(x0, y0, round((x + w) * sx) - x0, round((y + h) * sy) - y0)
+    edges = (x * sx, y * sy, (x + w) * sx, (y + h) * sy)
+    if not all(abs(e) <= _MAX_PIXELS for e in edges):  # also false for inf and NaN
+        say(Problem(source, f"line {el.sourceline}: {kind} {el.get('ID', '')}",
+                    f"box {x:g},{y:g},{w:g},{h:g} is out of range once scaled to image pixels; "
+                    "block skipped"))
+        return None
+    x0, y0 = round(edges[0]), round(edges[1])
+    return Box(x0, y0, round(edges[2]) - x0, round(edges[3]) - y0)
 
 
 def _number(raw: str | None) -> float | None:
