@@ -28,6 +28,7 @@ from .text import Block, caption_and_context
 from .xml import local, parse_xml
 
 _PICTURES = {"ImageRegion", "GraphicRegion", "MapRegion", "ChartRegion"}
+_MAX_PIXELS = 2**31  # beyond any real scan; 1e308 scaled up is infinity, which no Box holds
 
 
 def read_page(data: bytes, *, source: str, page: Page | None = None, book: Book | None = None,
@@ -139,8 +140,13 @@ def _box(el, kind: str, sx: float, sy: float, source: str, say: Report) -> Box |
         say(Problem(source, where, "fewer than two points; region skipped"))
         return None
     xs, ys = [p[0] for p in points], [p[1] for p in points]
-    x0, y0 = round(min(xs) * sx), round(min(ys) * sy)
-    return Box(x0, y0, round(max(xs) * sx) - x0, round(max(ys) * sy) - y0)
+    edges = (min(xs) * sx, min(ys) * sy, max(xs) * sx, max(ys) * sy)
+    if not all(abs(e) <= _MAX_PIXELS for e in edges):  # also false for inf
+        say(Problem(source, where, f"outline beyond {_MAX_PIXELS} pixels once scaled to the "
+                                   "page image; region skipped"))
+        return None
+    x0, y0 = round(edges[0]), round(edges[1])
+    return Box(x0, y0, round(edges[2]) - x0, round(edges[3]) - y0)
 
 
 def _points(coords) -> list[tuple[float, float]] | None:
