@@ -61,8 +61,10 @@ class ManifestInfo:
 
 _TEMPLATE = re.compile(r"\{[?&/#+.;]?[A-Za-z0-9_,*:%]+\}")  # RFC 6570 expressions, e.g. {?fields}
 _TAG = re.compile(r"<[^>]+>")
-_XYWH = re.compile(r"xywh=(?:pixel:)?(-?\d+(?:\.\d+)?),(-?\d+(?:\.\d+)?),(\d+(?:\.\d+)?),(\d+(?:\.\d+)?)")
+_XYWH = re.compile(r"xywh=(?:pixel:)?(-?\d+(?:\.\d+)?),(-?\d+(?:\.\d+)?),(\d+(?:\.\d+)?),(\d+(?:\.\d+)?)", re.A)
 _IMAGE_API = re.compile(r"iiif\.io/api/image/(\d)")
+_MAX_PIXELS = 2**31  # larger sizes are garbage (and 1e400 is infinity): read as unknown
+_TOO_DEEP = "JSON nested too deeply to be a IIIF document"
 # Metadata labels (lower-cased, preferred language) that carry the Book fields.
 _DATE_LABELS = {"date", "dato", "datering", "date issued", "issued", "published", "publisert",
                 "publishdate", "publication date", "date of publication", "published/created date",
@@ -89,6 +91,8 @@ def parse_json(data: bytes, *, source: str, report: Report | None = None) -> Any
     except json.JSONDecodeError as exc:
         raise SourceError(f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
                           source) from None
+    except RecursionError:  # [[[[... 100 000 deep: the decoder's own stack guard
+        raise SourceError(_TOO_DEEP, source) from None
 
 
 def kind_of(doc: Any) -> str | None:
@@ -137,9 +141,15 @@ def read_manifest(doc: Mapping | bytes, *, source: str, report: Report | None = 
         report: receives a :class:`Problem` for every tolerated defect.
 
     Raises:
-        SourceError: not JSON, not a manifest, or an unrendered template.
+        SourceError: not JSON, not a manifest, an unrendered template, or nested too deeply.
     """
-    doc = _document(doc, "manifest", source, report)
+    try:
+        return _manifest(_document(doc, "manifest", source, report), source, report)
+    except RecursionError:  # labels or targets nested near the JSON decoder's own limit
+        raise SourceError(_TOO_DEEP, source) from None
+
+
+def _manifest(doc: Mapping, source: str, report: Report | None) -> ManifestInfo:
     say = report or (lambda problem: None)
     version = _version(doc, source, say)
     manifest_id = _id(doc) or source
@@ -283,10 +293,16 @@ def _selector_box(selector: Any) -> Box | None:
         return None
     region = str(selector.get("region") or "")  # ImageApiSelector
     parts = region.split(",")
-    if len(parts) == 4 and all(p.strip().isdigit() for p in parts):
-        return Box(*(int(p) for p in parts))
-    match = _XYWH.search(str(selector.get("value") or ""))  # FragmentSelector
-    return Box(*(round(float(g)) for g in match.groups())) if match else None
+    if len(parts) == 4 and all(p.strip().isascii() and p.strip().isdigit() for p in parts):
+        values = [int(p) for p in parts]
+    else:
+        match = _XYWH.search(str(selector.get("value") or ""))  # FragmentSelector
+        if not match:
+            return None
+        values = [float(g) for g in match.groups()]
+    if not all(abs(v) <= _MAX_PIXELS for v in values):  # garbage, or infinity to round()
+        return None
+    return Box(*(round(v) for v in values))
 
 
 def _image(res: Mapping, version: int, cw: int, ch: int) -> ImageRef:
@@ -442,7 +458,9 @@ def _as_list(value: Any) -> list:
 
 
 def _int(value: Any) -> int:
+    """A size or coordinate: a non-negative integer, 0 for anything unusable."""
     try:
-        return max(0, round(float(value)))
-    except (TypeError, ValueError):
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):  # OverflowError: ints beyond a double
         return 0
+    return max(0, round(number)) if abs(number) <= _MAX_PIXELS else 0
