@@ -164,6 +164,8 @@ class Fetcher:
             return Path(path).read_bytes()
         except OSError as e:
             raise SourceError(f"cannot read: {e.strerror or e}", parameter=path) from None
+        except ValueError:  # a NUL byte, e.g. from "%00" in a METS href
+            raise SourceError("cannot read: the path holds a NUL byte", parameter=repr(path)) from None
 
     def close(self) -> None:
         """Stop: pending backoff waits end with FetchError, pooled connections close."""
