@@ -71,6 +71,8 @@ def read_local(uri: str) -> bytes:
             return handle.read()
     except OSError as exc:
         raise SourceError(f"cannot read: {exc.strerror or exc}", uri) from None
+    except ValueError:  # a NUL byte, e.g. from "%00" in a METS href
+        raise SourceError("cannot read: the path holds a NUL byte", repr(uri)) from None
 
 
 def sniff(data: bytes, name: str) -> str:
