@@ -136,6 +136,21 @@ def test_similar_finds_the_reprinted_twin_and_never_the_item_itself(client, chec
     assert [h["id"] for h in same["hits"]] == ids
 
 
+def test_near_duplicates_are_grouped_and_collapse_to_one_hit(client, check, regions):
+    a, b = by_source(regions, TWIN_A), by_source(regions, TWIN_B)
+    item = check(client.get(f"/bookidx/api/items/{a.key}"), "Item")
+    assert item["group"] == str(min(a.key, b.key)) and item["group_size"] == 2 and item["duplicates"] == [str(b.key)]
+    alone = client.get(f"/bookidx/api/items/{regions[5].key}").get_json()
+    assert alone["group"] is None and alone["group_size"] == 1 and alone["duplicates"] == []
+    url = f"/bookidx/api/search?similar={regions[5].key}&limit=30"
+    every = check(client.get(url), "SearchResponse")["hits"]
+    twins = [h for h in every if h["id"] in (str(a.key), str(b.key))]
+    assert len(every) == 21 and len(twins) == 2 and all(h["group_size"] == 2 for h in twins)
+    collapsed = check(client.get(url + "&collapse=true"), "SearchResponse")["hits"]
+    assert len(collapsed) == 20 and len([h for h in collapsed if h["group"] == item["group"]]) == 1
+    assert client.get(url + "&collapse=yes").status_code == 400
+
+
 def test_paging_follows_next_links_without_gaps_or_repeats(client, regions):
     url, seen, pages = "/bookidx/api/search?similar=%d&limit=4" % regions[0].key, [], 0
     while url:
@@ -425,7 +440,7 @@ def test_openapi_parameters_are_the_ones_the_views_accept(client, regions):
     params = {p["$ref"].rsplit("/", 1)[1] for p in doc["paths"]["/api/search"]["get"]["parameters"]}
     values = {"q": "ship", "mode": "keyword", "w": "0.5", "limit": "3", "page": "1", "manifest": "urn:test:m1",
               "book": regions[2].book.id, "canvas": regions[2].page.id, "kind": "Illustration",
-              "class": "", "date_from": "1700", "date_to": "1800"}
+              "class": "", "date_from": "1700", "date_to": "1800", "collapse": "false"}
     assert params == set(values) | {"similar"}  # no image_url: this server fetches nothing
     body = client.get("/bookidx/api/search", query_string=values).get_json()
     assert [h["caption"] for h in body["hits"]] == [SHIP]

@@ -74,13 +74,20 @@ def crop(region: Region, chapbooks: Path, spare: str = "104820870.3.jpg") -> Ima
 
 
 def build_index(path: Path, chapbooks: Path, embedder: Embedder, regions: list[Region] | None = None) -> list[Region]:
-    """Create an index at ``path`` holding ``regions`` (default: :func:`chapbook_regions`)."""
+    """Create an index at ``path`` holding ``regions`` (default: :func:`chapbook_regions`).
+
+    The twins, when both are there, form a near-duplicate group (as ``bookidx dedup`` would).
+    """
     regions = regions if regions is not None else chapbook_regions(chapbooks)
     vectors = embedder.embed_images([crop(r, chapbooks) for r in regions])
     index = Index.create_or_open(path, model_info=embedder.info, config=IndexConfig(model=embedder.model_id))
     try:
         index.add(regions, vectors)
         index.commit()
+        twins = [r.key for r in regions if r.source in (TWIN_A, TWIN_B)]
+        if len(twins) == 2:
+            index.set_groups({key: min(twins) for key in twins})
+            index.commit()
     finally:
         index.close()
     return regions

@@ -73,6 +73,8 @@ def schemas() -> dict[str, Any]:
         "caption": string,
         "kind": string,
         "class": _nullable("string"),
+        "group": {"type": ["string", "null"], "pattern": "^[0-9]{1,19}$", "description": "Near-duplicate group id, null when in none"},
+        "group_size": {"type": "integer", "minimum": 1, "description": "Items in the near-duplicate group (1 outside one)"},
         "page": {"type": "object", "required": ["index", "label"], "properties": {"index": integer, "label": string}},
         "book": book,
         "links": {
@@ -95,6 +97,8 @@ def schemas() -> dict[str, Any]:
         },
         "context": string,
         "tags": {"type": "array", "items": string},
+        "duplicates": {"type": "array", "items": {"type": "string", "pattern": "^[0-9]{1,19}$"},
+                       "description": "The other items of its near-duplicate group"},
     }
     return {
         "Error": {
@@ -144,6 +148,7 @@ def parameters() -> dict[str, Any]:
         "similar": query("similar", {"type": "string", "pattern": "^[0-9]{1,19}$"}, "Find items similar to this item id"),
         "image_url": query("image_url", {"type": "string", "pattern": _prefixes_pattern(setting_list("BOOKIDX_FETCH_ALLOWLIST"))},
                            "Find items similar to the image at this URL, which must be under one of the prefixes this server may fetch from"),
+        "collapse": query("collapse", {"type": "boolean", "default": False}, "One hit per near-duplicate group (its best)"),
         "limit": query("limit", {"type": "integer", "minimum": 1, "maximum": max_results, "default": setting("BOOKIDX_DEFAULT_LIMIT")}, "Hits per page"),
         "page": query("page", {"type": "integer", "minimum": 1, "maximum": params.max_pages(max_results, max_depth), "default": 1}, "Page number, from 1"),
         "manifest": query("manifest", {"type": "string"}, "Only items from this IIIF manifest id"),
@@ -199,12 +204,12 @@ def paths() -> dict[str, Any]:
             "get": {
                 "operationId": "search", "summary": "Search by text, by item (similar) or by image URL",
                 # image_url only where the operator allowed fetching (else it is refused with 400).
-                "parameters": p("q", "mode", "w", "similar", *fetching, "limit", "page") + filters,
+                "parameters": p("q", "mode", "w", "similar", *fetching, "limit", "page", "collapse") + filters,
                 "responses": {"200": search_json, **_errors(400, 404, 413, 422, 500, 502)},
             },
             "post": {
                 "operationId": "searchImage", "summary": "Search by an uploaded image, optionally with text",
-                "parameters": p("mode", "limit", "page") + filters,
+                "parameters": p("mode", "limit", "page", "collapse") + filters,
                 "requestBody": {"required": True, "content": {"multipart/form-data": {
                     "schema": {
                         "type": "object", "required": ["image"],
@@ -225,7 +230,7 @@ def paths() -> dict[str, Any]:
         }},
         "/api/items/{id}/similar": {"get": {
             "operationId": "itemSimilar", "summary": "Items whose images are most like this one's",
-            "parameters": p("id", "limit", "page") + filters,
+            "parameters": p("id", "limit", "page", "collapse") + filters,
             "responses": {"200": search_json, **_errors(400, 404, 500)},
         }},
         "/api/manifests": {"get": {

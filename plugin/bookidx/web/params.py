@@ -19,7 +19,7 @@ MAX_QUERY_CHARS = 500
 YEAR_LIMIT = 9999
 MAX_KEY = 2**63 - 1  # keys are 63-bit (adapters/records.py Region.key)
 _INTEGER = re.compile(r"-?[0-9]{1,18}", re.ASCII)
-SINGLE = ("q", "mode", "w", "similar", "image_url", "limit", "page", "manifest", "book", "canvas", "date_from", "date_to")
+SINGLE = ("q", "mode", "w", "similar", "image_url", "limit", "page", "collapse", "manifest", "book", "canvas", "date_from", "date_to")
 FILTER_PARAMS = ("manifest", "book", "canvas", "kind", "class", "date_from", "date_to")
 
 
@@ -86,6 +86,18 @@ def weight(args: Mapping[str, Any]) -> float:
     return value
 
 
+def flag(args: Mapping[str, Any], name: str) -> bool:
+    """A boolean parameter: ``true``/``1`` or ``false``/``0`` (absent: false)."""
+    raw = args.get(name)
+    if raw is None:
+        return False
+    if raw in ("true", "1"):
+        return True
+    if raw in ("false", "0"):
+        return False
+    raise BadRequest(f"{name} must be true, false, 1 or 0", name)
+
+
 def mode(args: Mapping[str, Any]) -> str:
     value = args.get("mode", "fused")
     if value not in MODES:
@@ -146,7 +158,7 @@ def satisfiable(filters: dict[str, Any] | None) -> bool:
 def echo(args: Any) -> dict[str, Any]:
     """The query as understood, for the response's ``query`` member (repeated ones as lists)."""
     out: dict[str, Any] = {}
-    for name in ("q", "similar", "image_url", "mode", "w", *FILTER_PARAMS):
+    for name in ("q", "similar", "image_url", "mode", "w", "collapse", *FILTER_PARAMS):
         values = [v for v in args.getlist(name) if v != ""]
         if values:
             out[name] = values if name in ("kind", "class") else values[0]

@@ -32,7 +32,7 @@ from .state import (
 )
 
 #: Query parameters carried over into the ``next`` link (everything else is dropped).
-NEXT_PARAMS = ("q", "similar", "image_url", "mode", "w", "limit", *params.FILTER_PARAMS)
+NEXT_PARAMS = ("q", "similar", "image_url", "mode", "w", "limit", "collapse", *params.FILTER_PARAMS)
 
 
 def add_routes(bp: Blueprint) -> None:
@@ -80,8 +80,14 @@ def search_image() -> Any:
 
 
 def item(item_id: str) -> Any:
-    region = current_index().get(params.key(item_id, "id", missing=NotFound))
-    return jsonify(item_json(region))
+    index = current_index()
+    key = params.key(item_id, "id", missing=NotFound)
+    out = item_json(index.get(key))
+    group = index.group(key)  # near-duplicates: the same picture elsewhere (dedup.py)
+    out["group"] = str(min(group)) if group else None
+    out["group_size"] = max(len(group), 1)
+    out["duplicates"] = [str(k) for k in group if k != key]
+    return jsonify(out)
 
 
 def item_similar(item_id: str) -> Any:
@@ -176,6 +182,7 @@ def _results(
             filters=Filters(**filters) if filters else None,
             limit=paging.limit + 1,  # one more than shown tells whether there is a next page
             offset=paging.offset,
+            collapse=params.flag(args, "collapse"),
         )
         hits = run(current_index(), query, current_embedder)
     more = len(hits) > paging.limit
