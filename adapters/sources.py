@@ -80,7 +80,10 @@ def sniff(data: bytes, name: str) -> str:
     "image", "list" or "unknown", from its first bytes (and, for lists, its name)."""
     if data.startswith(_MAGIC) or (data[:4] == b"RIFF" and data[8:12] == b"WEBP"):
         return "image"
-    head = data[:65536].lstrip(b"\xef\xbb\xbf \t\r\n")
+    head = data[:65536]
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16 XML, which libxml2 reads from the BOM
+        head = head.decode("utf-16", errors="replace").encode("utf-8")
+    head = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     if head.startswith(b"<"):
         return {"alto": "alto", "mets": "mets", "PcGts": "page"}.get(_xml_root(head), "unknown")
     if head.startswith((b"{", b"[")):
