@@ -7,10 +7,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from bookidx.embed import available_embedders, load_embedder
 from bookidx.errors import BadRequest, ConfigError
+from PIL import Image
 from tinymodels import tiny_model
 
 torch = pytest.importorskip("torch")

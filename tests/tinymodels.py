@@ -45,8 +45,8 @@ def tiny_model(kind: str) -> str:
     return builders[kind](directory)
 
 
-_VISION = dict(image_size=32, patch_size=8, hidden_size=32, intermediate_size=64,
-               num_hidden_layers=2, num_attention_heads=2)
+_VISION = {"image_size": 32, "patch_size": 8, "hidden_size": 32, "intermediate_size": 64,
+           "num_hidden_layers": 2, "num_attention_heads": 2}
 
 
 def make_tiny_siglip(directory: str | Path, seed: int = 0) -> str:
@@ -60,7 +60,13 @@ def make_tiny_siglip(directory: str | Path, seed: int = 0) -> str:
     """
     import sentencepiece as spm
     import torch
-    from transformers import SiglipConfig, SiglipImageProcessorPil, SiglipModel, SiglipProcessor, SiglipTokenizer
+    from transformers import (
+        SiglipConfig,
+        SiglipImageProcessorPil,
+        SiglipModel,
+        SiglipProcessor,
+        SiglipTokenizer,
+    )
 
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
@@ -76,10 +82,10 @@ def make_tiny_siglip(directory: str | Path, seed: int = 0) -> str:
     max_len = 16
     tokenizer = SiglipTokenizer(vocab_file=str(spiece), model_max_length=max_len)
     config = SiglipConfig(
-        text_config=dict(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64,
-                         num_hidden_layers=2, num_attention_heads=2, max_position_embeddings=max_len,
-                         pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
-                         bos_token_id=None),
+        text_config={"vocab_size": len(tokenizer), "hidden_size": 32, "intermediate_size": 64,
+                     "num_hidden_layers": 2, "num_attention_heads": 2, "max_position_embeddings": max_len,
+                     "pad_token_id": tokenizer.pad_token_id, "eos_token_id": tokenizer.eos_token_id,
+                     "bos_token_id": None},
         vision_config=_VISION,
     )
     torch.manual_seed(seed)
@@ -101,7 +107,13 @@ def make_tiny_clip(directory: str | Path, seed: int = 0) -> str:
         The folder, as a string for ``load_embedder``.
     """
     import torch
-    from transformers import CLIPConfig, CLIPImageProcessorPil, CLIPModel, CLIPProcessor, CLIPTokenizer
+    from transformers import (
+        CLIPConfig,
+        CLIPImageProcessorPil,
+        CLIPModel,
+        CLIPProcessor,
+        CLIPTokenizer,
+    )
     from transformers.convert_slow_tokenizer import bytes_to_unicode
 
     out = Path(directory)
@@ -113,10 +125,10 @@ def make_tiny_clip(directory: str | Path, seed: int = 0) -> str:
     max_len = 24
     tokenizer = CLIPTokenizer(vocab=vocab, merges=[], model_max_length=max_len)
     config = CLIPConfig(
-        text_config=dict(vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=2, max_position_embeddings=max_len,
-                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                         pad_token_id=tokenizer.pad_token_id),
+        text_config={"vocab_size": len(vocab), "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
+                     "num_attention_heads": 2, "max_position_embeddings": max_len,
+                     "bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id,
+                     "pad_token_id": tokenizer.pad_token_id},
         vision_config=_VISION,
         projection_dim=16,
     )

@@ -18,7 +18,8 @@ ConfigError rather than approximated, because index and query vectors must match
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 

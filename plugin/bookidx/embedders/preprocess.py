@@ -70,7 +70,7 @@ class Preprocess:
     @property
     def fill(self) -> tuple[int, int, int]:
         """The mean colour as 0-255 RGB: letterbox padding that normalises to (about) zero."""
-        return tuple(int(round(min(255.0, max(0.0, m / self.scale)))) for m in self.mean)  # type: ignore[return-value]
+        return tuple(round(min(255.0, max(0.0, m / self.scale))) for m in self.mean)  # type: ignore[return-value]
 
     def info(self) -> dict[str, Any]:
         """What index vectors depend on; recorded in the index's bookidx.json."""
