@@ -8,6 +8,9 @@ One place for ranking logic, used by the CLI and the web API alike:
 * ``fused``: reciprocal rank fusion (Cormack, Clarke & Büttcher, SIGIR 2009) of the two lists,
   score = Σ 1 / (60 + rank). RRF needs no score calibration between BM25 and cosine, which is
   why it is the default when both a text query and a text-capable model are present.
+
+``collapse`` keeps the best hit of each near-duplicate group (dedup.py) and drops the rest,
+fetching deeper until the page is full, so a woodcut reprinted in twenty chapbooks shows once.
 """
 
 from __future__ import annotations
@@ -17,12 +20,15 @@ from typing import Any, Callable, Literal
 
 import numpy as np
 
+from .dedup import collapse
 from .embed import Embedder, normalize
 from .errors import BadRequest
 from .store import Filters, Hit, Index
 
 Mode = Literal["fused", "vector", "keyword"]
 RRF_K = 60
+#: A collapsed query fetches at most this many times its page depth before giving up on filling it.
+COLLAPSE_DEPTH = 64
 
 
 @dataclass(frozen=True)
@@ -38,6 +44,7 @@ class Query:
     filters: Filters | None = None
     limit: int = 10
     offset: int = 0
+    collapse: bool = False  # one hit per near-duplicate group
 
 
 def run(index: Index, query: Query, embedder: Callable[[], Embedder] | Embedder | None = None) -> list[Hit]:
@@ -67,21 +74,29 @@ def run(index: Index, query: Query, embedder: Callable[[], Embedder] | Embedder 
             "mode",
         )
 
-    vector_hits: list[Hit] = []
-    if visual or text_vectors:
-        vec = _query_vector(index, query, get_model, with_text=text_vectors)
-        exclude = (query.similar,) if query.similar is not None else ()
-        vector_hits = index.search(vec, k=want, filters=query.filters, exclude=exclude)
+    vec = _query_vector(index, query, get_model, with_text=text_vectors) if visual or text_vectors else None
+    keywords = has_text and query.mode != "vector" and not visual
 
-    keyword_hits: list[Hit] = []
-    if has_text and query.mode != "vector" and not visual:
-        keyword_hits = index.text_search(query.text, k=want, filters=query.filters)
+    def ranked(depth: int) -> list[Hit]:
+        vector_hits: list[Hit] = []
+        if vec is not None:
+            exclude = (query.similar,) if query.similar is not None else ()
+            vector_hits = index.search(vec, k=depth, filters=query.filters, exclude=exclude)
+        keyword_hits = index.text_search(query.text, k=depth, filters=query.filters) if keywords else []
+        if vector_hits and keyword_hits and query.mode == "fused":
+            return fuse([vector_hits, keyword_hits])
+        return vector_hits or keyword_hits
 
-    if vector_hits and keyword_hits and query.mode == "fused":
-        ranked = fuse([vector_hits, keyword_hits])
-    else:
-        ranked = vector_hits or keyword_hits
-    return ranked[query.offset : want]
+    if not query.collapse:
+        return ranked(want)[query.offset : want]
+    depth = want
+    while True:
+        hits = ranked(depth)
+        unique = collapse(hits)
+        # Stop when the page is full, the lists ran out, or the groups are absurdly deep.
+        if len(unique) >= want or len(hits) < depth or depth >= want * COLLAPSE_DEPTH:
+            return unique[query.offset : want]
+        depth *= 4
 
 
 def _supports_text(get_model: Callable[[], Embedder | None]) -> bool:
