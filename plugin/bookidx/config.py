@@ -34,6 +34,9 @@ class IndexConfig:
         commit_every: items per SQLite commit (and per progress report).
         max_failure_rate: exit non-zero when more than this fraction of items failed.
         region_filter: which picture blocks are kept (separators and specks are dropped).
+        drop_classes: classes whose items are left out after embedding, e.g. ("blank-page",
+            "segmentation-anomaly"), as told by ``classifier`` (see classify.py).
+        classifier: a saved classifier for drop_classes; None: the index's ``classifier.json``.
     """
 
     model: str = "siglip"
@@ -53,8 +56,13 @@ class IndexConfig:
     commit_every: int = 256
     max_failure_rate: float = 0.5
     region_filter: RegionFilter = field(default_factory=RegionFilter)
+    drop_classes: tuple[str, ...] = ()
+    classifier: str | None = None
 
     def __post_init__(self) -> None:
+        # A bare string (TOML drop_classes = "map") would otherwise be read as its letters.
+        drop = self.drop_classes
+        object.__setattr__(self, "drop_classes", (drop,) if isinstance(drop, str) else tuple(drop))
         if self.dtype not in {"f32", "f16", "bf16", "i8"}:
             raise ConfigError(f"dtype must be f32, f16, bf16 or i8, not {self.dtype!r}", "dtype")
         for name in ("workers", "per_host", "commit_every", "connectivity"):

@@ -5,6 +5,8 @@ and a writer (store.Index), glued here. Decoding is what bounds indexing, so cro
 decoded and preprocessed by a thread pool (Pillow and requests release the GIL) while the main
 thread runs the model on the previous batch. Per-item failures (a 404 image, a corrupt JPEG, a
 decompression bomb) are recorded in the index as data and the run goes on; a re-run retries them.
+With ``drop_classes``, a saved classifier (classify.py) labels each embedded batch; items of those
+classes are counted as filtered ("class <label>") and not stored, the others keep their label.
 """
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ import numpy as np
 
 from .adapters.records import Problem, Region
 from .adapters.sources import read_sources, sniff
+from .classify import CLASSIFIER, Classifier
 from .config import IndexConfig
 from .crops import CropReader
 from .embed import Embedder, load_embedder
-from .errors import BookidxError
+from .errors import BookidxError, ConfigError
 from .fetch import Fetcher
 from .manifests import save_manifest
 from .store import Index
@@ -94,6 +97,7 @@ def index(
     summary = Summary()
     index_dir = Path(index_dir)
     embedder = embedder or load_embedder(config.model, device=config.device, batch_size=config.batch_size)
+    classifier = _classifier(index_dir, config, embedder)
     store = Index.create_or_open(index_dir, model_info=embedder.info, config=config)
     own_fetcher = fetcher is None
     fetcher = fetcher or Fetcher(
@@ -104,7 +108,7 @@ def index(
     )
     try:
         regions = _read(sources, index_dir, fetcher, store, config, summary, progress)
-        _embed_and_write(regions, store, embedder, fetcher, config, summary, progress)
+        _embed_and_write(regions, store, embedder, fetcher, config, summary, progress, classifier)
     except KeyboardInterrupt:
         log.warning("interrupted: committing what is embedded so far; run again to resume")
         raise
@@ -115,6 +119,19 @@ def index(
             fetcher.close()
         summary.wall = time.perf_counter() - t_start
     return summary
+
+
+def _classifier(index_dir: Path, config: IndexConfig, embedder: Embedder) -> Classifier | None:
+    """The classifier that tells which items to drop, checked before any work is done."""
+    if not config.drop_classes:
+        return None
+    path = Path(config.classifier) if config.classifier else index_dir / CLASSIFIER
+    classifier = Classifier.load(path)
+    classifier.check(embedder.info, f"model {embedder.model_id!r}")
+    unknown = sorted(set(config.drop_classes) - set(classifier.classes))
+    if unknown:
+        raise ConfigError(f"{unknown} are not classes of {path} ({', '.join(classifier.classes)})", "drop_classes")
+    return classifier
 
 
 def _read(sources, index_dir, fetcher, store, config, summary, progress) -> list[Region]:
@@ -185,7 +202,7 @@ def _keep_manifest(index_dir: Path, uri: str, data: bytes) -> None:
     save_manifest(index_dir, manifest_id, doc)
 
 
-def _embed_and_write(todo, store, embedder, fetcher, config, summary, progress) -> None:
+def _embed_and_write(todo, store, embedder, fetcher, config, summary, progress, classifier) -> None:
     # Crops come at twice the model's input side, so squashing or padding a crop to the model's
     # square never upsamples it (aspect ratios up to 2:1), yet the server still shrinks pages ~10x.
     side = config.crop_size or 2 * embedder.input_size
@@ -200,10 +217,20 @@ def _embed_and_write(todo, store, embedder, fetcher, config, summary, progress) 
         nonlocal since_commit
         t0 = time.perf_counter()
         vectors = embedder.embed_arrays(np.stack(batch_arrays))
+        regions = list(batch_regions)
+        if classifier is not None:
+            labels, scores = classifier.predict(vectors)
+            keep = np.array([label not in config.drop_classes for label in labels], dtype=bool)
+            for label in (label for label, kept in zip(labels, keep) if not kept):
+                summary.filtered += 1
+                summary.filter_reasons[f"class {label}"] = summary.filter_reasons.get(f"class {label}", 0) + 1
+            regions, vectors = [r for r, kept in zip(regions, keep) if kept], vectors[keep]
         t1 = time.perf_counter()
-        store.add(batch_regions, vectors)
-        summary.indexed += len(batch_regions)
-        since_commit += len(batch_regions)
+        store.add(regions, vectors)
+        if classifier is not None and regions:
+            store.set_class([r.key for r in regions], [l for l, k in zip(labels, keep) if k], scores[keep].tolist())
+        summary.indexed += len(regions)
+        since_commit += len(regions)
         if since_commit >= config.commit_every:
             store.commit()
             since_commit = 0
