@@ -58,9 +58,11 @@ def cli(verbose: int) -> None:
 @click.option("--crop-size", type=int, default=None, help="Longest side fetched per crop (default: the model's input size).")
 @click.option("--per-host", type=int, default=None, help="Concurrent requests per image server.")
 @click.option("--max-failure-rate", type=float, default=None, help="Exit 3 when more than this share of crops failed.")
+@click.option("--drop-class", "drop_classes", multiple=True, help="Leave out items the classifier puts in this class (repeatable).")
+@click.option("--classifier", default=None, type=click.Path(exists=True, dir_okay=False), help="Classifier for --drop-class (default: the index's classifier.json).")
 @click.option("--progress/--no-progress", default=True, help="Progress bar on stderr.")
 @_errors
-def index_cmd(sources, index_dir, model, config_file, device, batch_size, workers, dtype, crop_size, per_host, max_failure_rate, progress):
+def index_cmd(sources, index_dir, model, config_file, device, batch_size, workers, dtype, crop_size, per_host, max_failure_rate, drop_classes, classifier, progress):
     """Index SOURCES (ALTO, METS, PAGE, IIIF manifests or collections, folders, lists of URLs)."""
     from .runner import index
 
@@ -68,6 +70,7 @@ def index_cmd(sources, index_dir, model, config_file, device, batch_size, worker
     config = config.with_(
         model=model, device=device, batch_size=batch_size, workers=workers, dtype=dtype,
         crop_size=crop_size, per_host=per_host, max_failure_rate=max_failure_rate,
+        drop_classes=tuple(drop_classes) or None, classifier=classifier,
     )
     if model is None and (Path(index_dir) / "bookidx.json").is_file():
         # Resuming: keep the model the index was built with.
@@ -121,10 +124,12 @@ class _ProgressBar:
 @click.option("-k", "--limit", type=int, default=10, show_default=True)
 @click.option("--manifest", default=None, help="Only hits from this manifest or book id.")
 @click.option("--kind", "kinds", multiple=True, help="Only these region kinds (repeatable).")
+@click.option("--class", "classes", multiple=True, help="Only items of these classes (repeatable; see `bookidx classify`).")
+@click.option("--collapse", is_flag=True, help="One hit per near-duplicate group (see `bookidx duplicates`).")
 @click.option("--device", default="cpu", show_default=True, help="Device for the query encoder.")
 @click.option("--json", "as_json", is_flag=True, help="JSON lines, one hit each.")
 @_errors
-def search_cmd(index_dir, text, image_file, similar, weight, mode, limit, manifest, kinds, device, as_json):
+def search_cmd(index_dir, text, image_file, similar, weight, mode, limit, manifest, kinds, classes, collapse, device, as_json):
     """Search INDEX_DIR by TEXT (captions always; images with vision-language models), --image or --similar."""
     from PIL import Image
 
@@ -136,17 +141,19 @@ def search_cmd(index_dir, text, image_file, similar, weight, mode, limit, manife
     model_name = idx.info["model"]["model"]
     model = functools.cache(lambda: load_embedder(model_name, device=device))
     image = Image.open(image_file) if image_file else None
-    filters = Filters(manifest=manifest, kinds=tuple(kinds)) if manifest or kinds else None
-    query = Query(text=text, image=image, similar=similar, weight=weight, mode=mode, filters=filters, limit=limit)
+    filters = Filters(manifest=manifest, kinds=tuple(kinds), classes=tuple(classes)) if manifest or kinds or classes else None
+    query = Query(text=text, image=image, similar=similar, weight=weight, mode=mode, filters=filters, limit=limit, collapse=collapse)
     hits = run(idx, query, model)
     for rank, hit in enumerate(hits, 1):
         r = hit.region
         if as_json:
-            click.echo(json.dumps({"id": str(hit.key), "score": hit.score, **r.to_dict()}, ensure_ascii=False))
+            extra = {"class": hit.cls, "group": None if hit.group is None else str(hit.group), "group_size": hit.group_size}
+            click.echo(json.dumps({"id": str(hit.key), "score": hit.score, **extra, **r.to_dict()}, ensure_ascii=False))
             continue
         where = r.page.label or f"page {r.page.index + 1}"
         title = r.book.title if r.book and r.book.title else (r.page.manifest or r.source)
-        click.echo(f"{rank:>3}. {hit.score:.4f}  id {hit.key}  {r.kind} {r.box.xywh()}  {where}  {title}")
+        labels = (f"  [{hit.cls}]" if hit.cls else "") + (f"  ({hit.group_size} copies)" if hit.group_size > 1 else "")
+        click.echo(f"{rank:>3}. {hit.score:.4f}  id {hit.key}  {r.kind} {r.box.xywh()}  {where}  {title}{labels}")
         image_ref = r.page.image.path or r.page.image.service or r.page.image.url
         click.echo(f"     {image_ref}")
         if r.caption:
@@ -244,3 +251,4 @@ def main() -> None:  # pragma: no cover
 
 
 # Commands that live in their own modules register here (one line each).
+from . import classify_cli  # noqa: E402,F401  (classify, duplicates)
