@@ -141,6 +141,7 @@ def test_processors_it_cannot_reproduce_are_refused():
         preprocess_from_processor(processor, keep_aspect=False, name="x")
 
 
+@pytest.mark.slow  # 110 forward passes of the real model on CPU: about 5 s alone, more when shared
 def test_efficientnet_lite0_finds_a_chapbook_page_from_a_crop(chapbooks):
     """50 real pages in memory; each page's centre crop is a query against all 50.
 
