@@ -465,8 +465,13 @@ class Index:
             if n <= EXACT_FILTERED or k * oversample > HNSW_FETCH_LIMIT:  # few, or rare: exact
                 keys, mat, _ = meta.vectors(con, where, params, self.ndim, self._blob)
                 return exact_top(rows, keys, mat, k, keep_mask(keys, drop, None, None))
-            allow = np.sort(np.fromiter((r[0] for r in con.execute(f"SELECT key FROM items WHERE {where}", params)), np.int64))
-        return nearest(snap, rows, k, drop, allow, oversample=oversample, exact_below=EXACT_BELOW)
+
+        def allowed(keys: np.ndarray) -> np.ndarray:  # the sorted subset of keys passing the filter
+            sql = f"SELECT key FROM items WHERE key IN (SELECT value FROM json_each(?)) AND {where} ORDER BY key"
+            with self._reading() as con:
+                return np.fromiter((r[0] for r in con.execute(sql, [meta.key_list(keys), *params])), np.int64)
+
+        return nearest(snap, rows, k, drop, allowed, oversample=oversample, exact_below=EXACT_BELOW)
 
     def _hits(self, found: list[tuple[np.ndarray, np.ndarray]]) -> list[list[Hit]]:
         with self._reading() as con:
