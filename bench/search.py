@@ -11,8 +11,9 @@ noise (``--noise``), normalised; queries are fresh draws from the same clusters.
 embeddings of a picture collection (many near-duplicates per motif) better than uniform noise,
 on which every ANN index looks worse than it is in use.
 
-    python bench/search.py                    # 100k x 768-d f16, about 2-4 minutes on 2 cores
-    python bench/search.py --n 1000000        # 1M: ~1.5 GB f16 graph; build time grows ~n log n
+    python bench/search.py                    # 100k x 768-d f16: 7.5 min on 2 busy shared cores,
+                                              # nearly all of it the HNSW build (~250 items/s there)
+    python bench/search.py --n 1000000        # 1M: a 1.7 GB graph file; needs many cores
     python bench/search.py --json out.json    # also write the numbers as JSON
     python bench/search.py --dir D            # keep the index in D/index; a second run reuses it
 """
@@ -65,12 +66,14 @@ def region(i: int) -> Region:
 
 
 def rss_mb() -> dict[str, float]:
-    status = Path("/proc/self/status")
+    """Current and peak resident memory. VmHWM, not ru_maxrss: Linux carries ru_maxrss across
+    fork + exec, so a child would report its parent's peak."""
     out = {"peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    status = Path("/proc/self/status")
     if status.exists():
-        for line in status.read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                out["now_mb"] = int(line.split()[1]) / 1024
+        fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
+        out["now_mb"] = int(fields["VmRSS"].split()[0]) / 1024
+        out["peak_mb"] = int(fields["VmHWM"].split()[0]) / 1024
     return out
 
 
