@@ -131,7 +131,8 @@ class Filters:
 
     ``manifest`` matches a region's IIIF manifest id or its book id. ``date_from``/``date_to``
     are inclusive years compared with the first year in ``Book.date``; regions without a
-    readable year are left out when either is set.
+    readable year are left out when either is set. ``group`` keeps the members of one
+    near-duplicate group (dedup.py).
     """
 
     manifest: str | None = None
@@ -141,6 +142,7 @@ class Filters:
     classes: tuple[str, ...] = ()
     date_from: int | None = None
     date_to: int | None = None
+    group: int | None = None
 
     def __post_init__(self) -> None:
         # A bare string would otherwise be read as a tuple of its letters.
@@ -175,6 +177,9 @@ class Filters:
         if self.date_to is not None:
             clauses.append("items.year <= ?")
             params.append(int(self.date_to))
+        if self.group is not None:
+            clauses.append("items.grp = ?")
+            params.append(int(self.group))
         return (" AND ".join(clauses) or "1"), params
 
 
