@@ -145,3 +145,37 @@ def test_an_index_of_schema_1_gets_its_group_column_when_opened_for_writing(plan
         store_groups(idx, find_groups(idx))
     with Index.open(path) as idx:
         assert len(idx.group(keys[ORIGINAL])) == 3 and len(idx) == 10
+
+
+def test_api_lists_an_item_s_duplicates_most_similar_first(planted):
+    import jsonschema
+    import referencing
+    from flask import Flask
+
+    from bookidx.web import create_blueprint
+
+    path, keys = planted
+    with Index.open(path, readonly=False) as idx:
+        store_groups(idx, find_groups(idx))
+    app = Flask(__name__)
+    app.config.update(TESTING=True)
+    app.register_blueprint(create_blueprint(str(path)))
+    client = app.test_client()
+    doc = client.get("/bookidx/openapi.json").get_json()
+    registry = referencing.Registry().with_resource(
+        "urn:openapi", referencing.Resource.from_contents(doc, default_specification=referencing.jsonschema.DRAFT202012))
+    schema = jsonschema.Draft202012Validator({"$ref": "urn:openapi#/components/schemas/Duplicates"}, registry=registry)
+
+    copies = sorted([keys[ORIGINAL], keys["copy-of-first.jpg"], keys["small-first.jpg"]])
+    body = client.get(f"/bookidx/api/items/{keys[ORIGINAL]}/duplicates").get_json()
+    schema.validate(body)
+    assert body["group"] == str(copies[0]) and body["group_size"] == 3
+    # The byte-identical copy first (cosine 1), then the re-encoded one.
+    assert [h["id"] for h in body["hits"]] == [str(keys["copy-of-first.jpg"]), str(keys["small-first.jpg"])]
+    assert body["hits"][0]["score"] > 0.999 > body["hits"][1]["score"] > 0.93
+    assert all(h["group"] == str(copies[0]) and h["group_size"] == 3 for h in body["hits"])
+    alone = client.get(f"/bookidx/api/items/{keys[sorted(keys)[4]]}/duplicates").get_json()
+    assert alone["group"] is None and alone["group_size"] == 1 and alone["hits"] == []
+    assert client.get("/bookidx/api/items/123/duplicates").status_code == 404
+    collapsed = client.get(f"/bookidx/api/search?similar={keys[sorted(keys)[2]]}&limit=20&collapse=true").get_json()
+    assert len(collapsed["hits"]) == 7 and [h["group_size"] for h in collapsed["hits"]].count(3) == 1

@@ -118,6 +118,13 @@ def schemas() -> dict[str, Any]:
                 "more": {"type": "boolean", "description": "Whether a next page exists"},
             },
         },
+        "Duplicates": {
+            "type": "object", "required": ["id", "group", "group_size", "hits"],
+            "properties": {
+                "id": hit_props["id"], "group": hit_props["group"], "group_size": hit_props["group_size"],
+                "hits": {"type": "array", "items": _ref("schemas/Hit"), "description": "The group's other items; score: cosine similarity to this one"},
+            },
+        },
         "Manifests": {
             "type": "object", "required": ["manifests"],
             "properties": {"manifests": {"type": "array", "items": {"type": "object"}}},
@@ -232,6 +239,11 @@ def paths() -> dict[str, Any]:
             "operationId": "itemSimilar", "summary": "Items whose images are most like this one's",
             "parameters": p("id", "limit", "page", "collapse") + filters,
             "responses": {"200": search_json, **_errors(400, 404, 500)},
+        }},
+        "/api/items/{id}/duplicates": {"get": {
+            "operationId": "itemDuplicates", "summary": "The other items of its near-duplicate group (`bookidx duplicates`), most similar first",
+            "parameters": p("id"),
+            "responses": {"200": _json(_ref("schemas/Duplicates"), "The group"), **_errors(404, 500)},
         }},
         "/api/manifests": {"get": {
             "operationId": "manifests", "summary": "The IIIF manifests (books) in the index",

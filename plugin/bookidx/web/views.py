@@ -42,6 +42,7 @@ def add_routes(bp: Blueprint) -> None:
     bp.add_url_rule("/api/search", "search_image", search_image, methods=["POST"])
     bp.add_url_rule("/api/items/<item_id>", "item", item)
     bp.add_url_rule("/api/items/<item_id>/similar", "item_similar", item_similar)
+    bp.add_url_rule("/api/items/<item_id>/duplicates", "item_duplicates", item_duplicates)
     bp.add_url_rule("/api/manifests", "manifests", manifests)
     bp.add_url_rule("/api/stats", "stats", stats)
     bp.add_url_rule("/api/health", "health", health)
@@ -88,6 +89,25 @@ def item(item_id: str) -> Any:
     out["group_size"] = max(len(group), 1)
     out["duplicates"] = [str(k) for k in group if k != key]
     return jsonify(out)
+
+
+def item_duplicates(item_id: str) -> Any:
+    """The other items of this item's near-duplicate group (dedup.py), most similar first."""
+    from ..store import Filters
+
+    index = current_index()
+    key = params.key(item_id, "id", missing=NotFound)
+    group = index.group(key)
+    hits = []
+    if len(group) > 1:
+        filters = Filters(group=min(group))
+        hits = index.search(index.vector(key), k=len(group) - 1, filters=filters, exclude=(key,))
+    return jsonify({
+        "id": str(key),
+        "group": str(min(group)) if group else None,
+        "group_size": max(len(group), 1),
+        "hits": [hit_json(h) for h in hits],
+    })
 
 
 def item_similar(item_id: str) -> Any:
