@@ -55,6 +55,7 @@ def cli(verbose: int) -> None:
 @click.option("--batch-size", type=int, default=None)
 @click.option("--workers", type=int, default=None, help="Threads that fetch, decode and preprocess crops.")
 @click.option("--dtype", type=click.Choice(["f32", "f16", "bf16", "i8"]), default=None, help="Stored vector scalar type.")
+@click.option("--keep-aspect", is_flag=True, default=None, help="Letterbox crops into the model's square instead of stretching.")
 @click.option("--crop-size", type=int, default=None, help="Longest side fetched per crop (default: the model's input size).")
 @click.option("--per-host", type=int, default=None, help="Concurrent requests per image server.")
 @click.option("--max-failure-rate", type=float, default=None, help="Exit 3 when more than this share of crops failed.")
@@ -62,13 +63,13 @@ def cli(verbose: int) -> None:
 @click.option("--classifier", default=None, type=click.Path(exists=True, dir_okay=False), help="Classifier for --drop-class (default: the index's classifier.json).")
 @click.option("--progress/--no-progress", default=True, help="Progress bar on stderr.")
 @_errors
-def index_cmd(sources, index_dir, model, config_file, device, batch_size, workers, dtype, crop_size, per_host, max_failure_rate, drop_classes, classifier, progress):
+def index_cmd(sources, index_dir, model, config_file, device, batch_size, workers, dtype, keep_aspect, crop_size, per_host, max_failure_rate, drop_classes, classifier, progress):
     """Index SOURCES (ALTO, METS, PAGE, IIIF manifests or collections, folders, lists of URLs)."""
     from .runner import index
 
     config = IndexConfig.from_toml(config_file) if config_file else IndexConfig()
     config = config.with_(
-        model=model, device=device, batch_size=batch_size, workers=workers, dtype=dtype,
+        model=model, device=device, batch_size=batch_size, workers=workers, dtype=dtype, keep_aspect=keep_aspect,
         crop_size=crop_size, per_host=per_host, max_failure_rate=max_failure_rate,
         drop_classes=tuple(drop_classes) or None, classifier=classifier,
     )
@@ -133,13 +134,12 @@ def search_cmd(index_dir, text, image_file, similar, weight, mode, limit, manife
     """Search INDEX_DIR by TEXT (captions always; images with vision-language models), --image or --similar."""
     from PIL import Image
 
-    from .embed import load_embedder
+    from .embed import load_for_index
     from .search import Query, run
     from .store import Filters, Index
 
     idx = Index.open(index_dir)
-    model_name = idx.info["model"]["model"]
-    model = functools.cache(lambda: load_embedder(model_name, device=device))
+    model = functools.cache(lambda: load_for_index(idx.info["model"], device=device))
     image = Image.open(image_file) if image_file else None
     filters = Filters(manifest=manifest, kinds=tuple(kinds), classes=tuple(classes)) if manifest or kinds or classes else None
     query = Query(text=text, image=image, similar=similar, weight=weight, mode=mode, filters=filters, limit=limit, collapse=collapse)

@@ -25,6 +25,7 @@ class IndexConfig:
         batch_size: images per forward pass; None takes the model's default.
         dtype: usearch scalar kind for stored vectors: "f32", "f16", "bf16" or "i8".
         connectivity, expansion_add, expansion_search: usearch HNSW parameters (M, efC, efS).
+        keep_aspect: letterbox crops into the model's square (pad, don't stretch or crop).
         crop_size: longest side (px) fetched for each crop; None: twice the model's input size.
         max_megapixels: refuse to decode page images larger than this (decompression bombs).
         workers: threads that fetch, decode and preprocess while the model runs.
@@ -47,6 +48,7 @@ class IndexConfig:
     expansion_add: int = 128
     expansion_search: int = 64
     crop_size: int | None = None
+    keep_aspect: bool = False
     max_megapixels: float = 200.0
     workers: int = 4
     per_host: int = 4

@@ -117,6 +117,18 @@ def load_embedder(name: str, **options: Any) -> Embedder:
     )
 
 
+def load_for_index(model_info: dict[str, Any], **options: Any) -> Embedder:
+    """The query-time model for an index: the recorded model with its recorded preprocessing.
+
+    ``model_info`` is ``Index.info["model"]``. Vectors only compare when queries are embedded
+    exactly as the items were (a letterboxed index needs letterboxed queries).
+    """
+    preprocess = model_info.get("preprocess") or {}
+    if "keep_aspect" in preprocess:
+        options.setdefault("keep_aspect", bool(preprocess["keep_aspect"]))
+    return load_embedder(model_info["model"], **options)
+
+
 def _load_builtins() -> None:
     if "hf" not in _REGISTRY:
         from . import embedders  # noqa: F401  (registers the built-in models)

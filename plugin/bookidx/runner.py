@@ -96,7 +96,9 @@ def index(
     t_start = time.perf_counter()
     summary = Summary()
     index_dir = Path(index_dir)
-    embedder = embedder or load_embedder(config.model, device=config.device, batch_size=config.batch_size)
+    embedder = embedder or load_embedder(
+        config.model, device=config.device, batch_size=config.batch_size, keep_aspect=config.keep_aspect
+    )
     classifier = _classifier(index_dir, config, embedder)
     store = Index.create_or_open(index_dir, model_info=embedder.info, config=config)
     own_fetcher = fetcher is None
