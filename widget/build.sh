@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build the served widget from widget/src/ by plain concatenation (no npm, no bundler):
 #
-#   plugin/bookidx/web/static/bookidx.js           defines <bookidx-search> and <bookidx-similar>
+#   plugin/bookidx/web/static/bookidx.js           defines <bookidx-search> and <bookidx-similar> (imports the next)
 #   plugin/bookidx/web/static/bookidx-elements.js  the same classes, defining nothing
 #
 # Each source is an ES module that only imports siblings with one-line `import … from './x.js'`;
@@ -45,7 +45,9 @@ trap 'rm -rf "$tmp"' EXIT
   for m in "${modules[@]}"; do emit "$m"; done
 } > "$tmp/bookidx-elements.js"
 {
+  # The defining module imports the classes rather than repeating them, so a page that loads
+  # both files gets one copy of each class.
   header bookidx.js "the bookidx web components, defined on import as <bookidx-search> and <bookidx-similar>"
-  for m in "${modules[@]}" define; do emit "$m"; done
+  sed -E "s#from '\./index\.js';#from './bookidx-elements.js';#" "$src/define.js"
 } > "$tmp/bookidx.js"
 mv "$tmp/bookidx-elements.js" "$tmp/bookidx.js" "$out/"
