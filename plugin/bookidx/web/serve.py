@@ -9,7 +9,7 @@ shared by them (web/state.py).
 
 from __future__ import annotations
 
-import logging
+import sys
 from typing import Any, Iterable
 
 from flask import Flask, redirect, url_for
@@ -18,9 +18,6 @@ from ..errors import ConfigError
 from . import config as defaults
 from . import create_blueprint
 from .state import normalise_settings
-
-log = logging.getLogger("bookidx.web")
-
 
 def create_app(index_dir: str, *, cors_origins: Iterable[str] = (), **config: Any) -> Flask:
     """A Flask app serving ``index_dir`` at ``/bookidx`` (``config``: BOOKIDX_* settings).
@@ -62,7 +59,9 @@ def serve(
 ) -> None:
     """Serve ``index_dir`` until interrupted (Ctrl-C). See :func:`make_server` for the arguments."""
     server = make_server(index_dir, host, port, threads, cors_origins, **config)
-    log.warning("bookidx: serving %s on http://%s:%s/bookidx/", index_dir, host, server.effective_port)
+    # Printed, not logged: the CLI keeps bookidx's loggers quiet, and this line is the one a
+    # user needs (the address, with the port actually bound).
+    print(f"bookidx: serving {index_dir} on http://{host}:{server.effective_port}/bookidx/", file=sys.stderr, flush=True)
     try:
         server.run()
     finally:

@@ -137,7 +137,8 @@ def _open_index(state: Collection) -> Index:
 
 
 def current_embedder() -> Embedder:
-    """The model the index was built with, loaded once (on ``BOOKIDX_DEVICE``) and shared.
+    """The model the index was built with, loaded once (on ``BOOKIDX_DEVICE``) and shared,
+    with the preprocessing the index recorded (``embed.load_for_index``).
 
     Raises:
         IndexMismatch: when the loaded model's dimension is not the index's.
@@ -147,9 +148,9 @@ def current_embedder() -> Embedder:
         info = current_index().info["model"]
         with state.model_lock:
             if state.embedder is None:
-                from ..embed import load_embedder
+                from ..embed import load_for_index
 
-                model = load_embedder(info["model"], device=setting("BOOKIDX_DEVICE"))
+                model = load_for_index(info, device=setting("BOOKIDX_DEVICE"))
                 if model.ndim != info["ndim"]:
                     raise IndexMismatch(
                         f"model {info['model']!r} gives {model.ndim}-d vectors, the index holds {info['ndim']}-d",
