@@ -199,6 +199,11 @@ def test_unknown_items_are_json_404(client, check, item_id):
         check(client.get(path), "Error", 404)
 
 
+def test_parameters_are_checked_even_when_nothing_is_searched(client):
+    assert client.get("/bookidx/api/search?collapse=maybe").get_json()["parameter"] == "collapse"
+    assert client.get("/bookidx/api/search?limit=0").get_json()["parameter"] == "limit"
+
+
 @pytest.mark.parametrize("query", ["", "q=+++", "image_url=", "q=woodcut&date_from=1900&date_to=1800"])
 def test_empty_queries_and_empty_date_ranges_find_nothing(client, check, query):
     body = check(client.get(f"/bookidx/api/search?{query}"), "SearchResponse")

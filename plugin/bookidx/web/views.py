@@ -191,6 +191,7 @@ def _results(
     )
     mode = mode or params.mode(args)
     filters = params.filters(args)
+    collapse = params.flag(args, "collapse")
     hits = []
     # Every parameter is optional, so an empty search box, or a date range that ends before it
     # starts, is a valid request that finds nothing (not a 400).
@@ -202,7 +203,7 @@ def _results(
             filters=Filters(**filters) if filters else None,
             limit=paging.limit + 1,  # one more than shown tells whether there is a next page
             offset=paging.offset,
-            collapse=params.flag(args, "collapse"),
+            collapse=collapse,
         )
         hits = run(current_index(), query, current_embedder)
     more = len(hits) > paging.limit
