@@ -252,3 +252,4 @@ def main() -> None:  # pragma: no cover
 
 # Commands that live in their own modules register here (one line each).
 from . import classify_cli  # noqa: E402,F401  (classify, duplicates)
+from . import eval_cli  # noqa: E402,F401  (eval exact, eval queries)
