@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from ..errors import BadRequest, NotFound
+from ..errors import BadRequest
 
 MODES = ("fused", "vector", "keyword")
 MAX_QUERY_CHARS = 500
