@@ -83,8 +83,10 @@ def run(index: Index, query: Query, embedder: Callable[[], Embedder] | Embedder 
             exclude = (query.similar,) if query.similar is not None else ()
             vector_hits = index.search(vec, k=depth, filters=query.filters, exclude=exclude)
         keyword_hits = index.text_search(query.text, k=depth, filters=query.filters) if keywords else []
-        if vector_hits and keyword_hits and query.mode == "fused":
-            return fuse([vector_hits, keyword_hits])
+        if query.mode == "fused" and keywords:
+            # RRF scores whenever fused mode had a text query, even if one list came back
+            # empty, so the scores of one mode are always on one scale.
+            return fuse([hits for hits in (vector_hits, keyword_hits) if hits])
         return vector_hits or keyword_hits
 
     if not query.collapse:
