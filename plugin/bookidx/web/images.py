@@ -106,7 +106,9 @@ def decode(data: bytes, parameter: str) -> Image.Image:
         if image.width * image.height > max_pixels:
             raise PayloadTooLarge(f"image is {image.width}x{image.height} pixels; the limit is {max_pixels:.0f} pixels", parameter)
         image.load()
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as e:
+    except Image.DecompressionBombError as e:  # Pillow's own guard, for headers over 2x its limit
+        raise PayloadTooLarge(f"image is too large to decode safely: {e}", parameter) from e
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise BadRequest(f"not an image this server can read ({type(e).__name__})", parameter) from e
     return image
 
