@@ -14,9 +14,6 @@ import sqlite3
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
-from PIL import Image
-
 from bookidx.adapters.records import Book, Box, ImageRef, Page, Region
 from bookidx.classify import (
     CLASSES,
@@ -37,6 +34,8 @@ from bookidx.errors import BadRequest, ConfigError, IndexMismatch, NotFound
 from bookidx.runner import index
 from bookidx.search import Query, run
 from bookidx.store import Filters, Index
+from click.testing import CliRunner
+from PIL import Image
 
 NDIM = 16
 MODEL = {"model": "synthetic", "ndim": NDIM, "preprocess": {}}

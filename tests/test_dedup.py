@@ -14,9 +14,6 @@ import shutil
 import sqlite3
 
 import pytest
-from click.testing import CliRunner
-from PIL import Image
-
 from bookidx import meta
 from bookidx.cli import cli
 from bookidx.config import IndexConfig
@@ -25,6 +22,8 @@ from bookidx.errors import BadRequest, NotFound
 from bookidx.runner import index
 from bookidx.search import Query, run
 from bookidx.store import Index
+from click.testing import CliRunner
+from PIL import Image
 
 ORIGINAL = "104820870.3.jpg"
 
@@ -121,7 +120,7 @@ def test_pair_metrics_count_every_pair_inside_a_group():
 
 
 def test_bad_settings_and_unknown_items_are_refused(planted):
-    path, keys = planted
+    path, _ = planted
     with Index.open(path, readonly=False) as idx:
         for kwargs in ({"threshold": 0.0}, {"threshold": 1.5}, {"neighbours": 0}, {"max_size": 1}):
             with pytest.raises(BadRequest):
@@ -150,9 +149,8 @@ def test_an_index_of_schema_1_gets_its_group_column_when_opened_for_writing(plan
 def test_api_lists_an_item_s_duplicates_most_similar_first(planted):
     import jsonschema
     import referencing
-    from flask import Flask
-
     from bookidx.web import create_blueprint
+    from flask import Flask
 
     path, keys = planted
     with Index.open(path, readonly=False) as idx:

@@ -25,9 +25,10 @@ import csv
 import io
 import json
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, Mapping, Sequence
+from typing import Any
 from urllib.parse import urlparse
 
 import numpy as np
@@ -130,7 +131,7 @@ class Classifier:
         write_json(Path(path), self.to_dict())
 
     @classmethod
-    def load(cls, path: str | Path) -> "Classifier":
+    def load(cls, path: str | Path) -> Classifier:
         """Read a ``classifier.json``.
 
         Raises:

@@ -112,7 +112,7 @@ def duplicates_cmd(index_dir, threshold, neighbours, max_group, csv_file, show):
             for key in group:
                 click.echo(f"  {key}  {idx.get(key).page.image.uri}")
         click.echo(
-            f"{len(groups.groups)} groups of {groups.items} items ({groups.edges} pairs >= {threshold}, "
+            f"{len(groups.groups)} groups of {groups.items} items ({len(groups.pairs)} pairs >= {threshold}, "
             f"{groups.capped} left out by --max-group); written to {out}",
             err=True,
         )

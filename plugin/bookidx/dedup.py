@@ -17,9 +17,9 @@ can collapse a result list to one hit per group (``search.Query.collapse``).
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 
@@ -37,12 +37,14 @@ class Groups:
 
     Attributes:
         groups: item keys per group (two or more, sorted), largest group first.
-        edges: pairs of items at or above the threshold.
-        capped: of those, pairs not joined because the group would outgrow ``max_size``.
+        pairs: the pairs of items at or above the threshold, (key, key, cosine), strongest
+            first: the direct links the groups were joined from.
+        capped: how many of those pairs were not joined because the group would outgrow
+            ``max_size``.
     """
 
     groups: tuple[tuple[int, ...], ...]
-    edges: int
+    pairs: tuple[tuple[int, int, float], ...]
     capped: int
     threshold: float
     neighbours: int
@@ -82,8 +84,9 @@ def find_groups(
                 if other != key and sim >= threshold:
                     pair = (min(key, other), max(key, other))
                     edges[pair] = max(sim, edges.get(pair, -1.0))
-    groups, capped = components(((a, b, s) for (a, b), s in edges.items()), max_size)
-    return Groups(groups, len(edges), capped, threshold, neighbours, max_size)
+    pairs = tuple(sorted(((a, b, s) for (a, b), s in edges.items()), key=lambda e: (-e[2], e[0], e[1])))
+    groups, capped = components(pairs, max_size)
+    return Groups(groups, pairs, capped, threshold, neighbours, max_size)
 
 
 def components(edges: Iterable[tuple[int, int, float]], max_size: int) -> tuple[tuple[tuple[int, ...], ...], int]:
