@@ -21,6 +21,22 @@ The script embeds the crops (default efficientnet-lite0, offline), indexes them,
 ``bookidx classify train`` on the labels: the printed table is the command's own output.
 
     python bench/classify_chapbooks.py [--model efficientnet-lite0] [--index DIR] [--json out.json]
+
+Measured (efficientnet-lite0, CPU, 2 shared cores): embedding the 393 crops 45 s, training 20 s;
+C = 100 chosen (macro-F1 by C: 0.1 → 0.847, 1 → 0.887, 10 → 0.911, 100 → 0.917, 1000 → 0.916).
+Out-of-fold, 5 folds: accuracy 0.962, macro-F1 0.917::
+
+    class                 precision  recall     f1  support
+    blank-page                0.909   0.962  0.935       52
+    graphical-element         0.875   0.778  0.824       18
+    illustration              0.898   0.957  0.926       46
+    segmentation-anomaly      0.989   0.975  0.982      277
+
+    confusion (rows: true)  blank  graphical  illustration  text
+    blank-page                 50          0             0     2
+    graphical-element           0         14             3     1
+    illustration                0          2            44     0
+    segmentation-anomaly        5          0             2   270
 """
 
 from __future__ import annotations

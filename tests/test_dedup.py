@@ -177,3 +177,16 @@ def test_api_lists_an_item_s_duplicates_most_similar_first(planted):
     assert client.get("/bookidx/api/items/123/duplicates").status_code == 404
     collapsed = client.get(f"/bookidx/api/search?similar={keys[sorted(keys)[2]]}&limit=20&collapse=true").get_json()
     assert len(collapsed["hits"]) == 7 and [h["group_size"] for h in collapsed["hits"]].count(3) == 1
+
+
+def test_whitening_keeps_the_copies_and_needs_enough_items(planted):
+    path, keys = planted
+    copies = sorted([keys[ORIGINAL], keys["copy-of-first.jpg"], keys["small-first.jpg"]])
+    with Index.open(path, readonly=False) as idx:
+        white = find_groups(idx, threshold=0.9, whiten=4)
+        assert white.groups == (tuple(copies),)
+        assert all(0.9 <= s <= 1.0001 for _, _, s in white.pairs)
+        with pytest.raises(BadRequest, match="whiten"):
+            find_groups(idx, whiten=1)
+    result = CliRunner().invoke(cli, ["duplicates", "--index", str(path), "--whiten", "4", "--threshold", "0.9"])
+    assert result.exit_code == 0 and f"group {copies[0]} (3 items)" in result.stdout

@@ -94,16 +94,17 @@ def _print_counts(counts, total: int) -> None:
 @click.option("--threshold", type=float, default=0.93, show_default=True, help="Least cosine similarity of two duplicates.")
 @click.option("--neighbours", type=int, default=10, show_default=True, help="Nearest items looked at per item.")
 @click.option("--max-group", type=int, default=50, show_default=True, help="Largest group; weaker links beyond are dropped.")
+@click.option("--whiten", type=int, default=None, help="Score pairs after PCA whitening to this many dimensions (then use a lower --threshold, e.g. 0.45).")
 @click.option("--csv", "csv_file", type=click.Path(dir_okay=False), help="CSV file; default: duplicates.csv in the index.")
 @click.option("--show", type=int, default=20, show_default=True, help="Groups printed (0: none).")
 @_errors
-def duplicates_cmd(index_dir, threshold, neighbours, max_group, csv_file, show):
+def duplicates_cmd(index_dir, threshold, neighbours, max_group, whiten, csv_file, show):
     """Find near-duplicate groups (the same picture reprinted), store them per item, write a CSV."""
     from .dedup import find_groups, store_groups, write_csv
     from .store import Index
 
     with Index.open(index_dir, readonly=False) as idx:
-        groups = find_groups(idx, threshold=threshold, neighbours=neighbours, max_size=max_group)
+        groups = find_groups(idx, threshold=threshold, neighbours=neighbours, max_size=max_group, whiten=whiten)
         store_groups(idx, groups)
         out = Path(csv_file) if csv_file else Path(index_dir) / "duplicates.csv"
         write_csv(out, idx, groups)
