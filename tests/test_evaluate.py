@@ -236,3 +236,24 @@ def test_rerank_brings_the_source_page_first(idx, pages):
         assert counts[-1] >= 4 * rr.min_inliers and max(counts[:-1]) < rr.min_inliers
         reranked = rr.rerank(query, hits)
         assert reranked[0].key == key and [h.key for h in reranked[1:]] == [h.key for h in others]
+
+
+# -- regional pooling (the embedder change exact retrieval asked for) ----------------------------
+
+
+def test_rmac_efficientnet_is_its_own_recorded_model(chapbooks):
+    pytest.importorskip("efficientnet_lite_pytorch")
+    from bookidx.embed import load_embedder, load_for_index
+    from bookidx.errors import ConfigError
+
+    model = load_embedder("efficientnet-lite0-rmac", device="cpu")
+    assert model.info["model"] == "efficientnet-lite0-rmac" and model.ndim == 1280
+    # An index records the name, so its queries are embedded the same way (and other models refused).
+    assert load_for_index(model.info, device="cpu").model_id == "efficientnet-lite0-rmac"
+    page, other = (Image.open(p).convert("RGB").reduce(2) for p in sorted((chapbooks / "images").glob("*.jpg"))[:2])
+    vectors = model.embed_images([page, page.crop((0, 0, page.width, page.height * 9 // 10)), other])
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    # A tenth cut off stays near its page (0.97); another title page is far (0.50).
+    assert float(vectors[0] @ vectors[1]) > 0.9 > 0.7 > float(vectors[0] @ vectors[2])
+    with pytest.raises(ConfigError, match="pooling"):
+        load_embedder("efficientnet-lite0", device="cpu", pooling="gem")
