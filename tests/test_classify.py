@@ -34,7 +34,9 @@ from bookidx.errors import BadRequest, ConfigError, IndexMismatch, NotFound
 from bookidx.runner import index
 from bookidx.search import Query, run
 from bookidx.store import Filters, Index
+from bookidx.web import create_blueprint
 from click.testing import CliRunner
+from flask import Flask
 from PIL import Image
 
 NDIM = 16
@@ -212,6 +214,10 @@ def test_train_cli_reports_the_confusion_of_separable_clusters_with_planted_misl
     out = CliRunner().invoke(cli, ["search", str(tmp_path / "idx"), "--similar", str(keys[5]), "--class", "music", "--json", "-k", "3"])
     assert out.exit_code == 0, out.output
     assert [json.loads(line)["class"] for line in out.stdout.splitlines()] == ["music"] * 3
+    app = Flask(__name__)
+    app.register_blueprint(create_blueprint(str(tmp_path / "idx")))
+    body = app.test_client().get(f"/bookidx/api/search?similar={keys[5]}&class=map&class=text&limit=50").get_json()
+    assert len(body["hits"]) == 39 and {h["class"] for h in body["hits"]} == {"map", "text"}  # 40 less the query
 
 
 def test_two_classes_give_sigmoid_probabilities():
