@@ -56,7 +56,7 @@ def cli(verbose: int) -> None:
 @click.option("--workers", type=int, default=None, help="Threads that fetch, decode and preprocess crops.")
 @click.option("--dtype", type=click.Choice(["f32", "f16", "bf16", "i8"]), default=None, help="Stored vector scalar type.")
 @click.option("--keep-aspect", is_flag=True, default=None, help="Letterbox crops into the model's square instead of stretching.")
-@click.option("--crop-size", type=int, default=None, help="Longest side fetched per crop (default: the model's input size).")
+@click.option("--crop-size", type=int, default=None, help="Longest side fetched per crop (default: twice the model's input size).")
 @click.option("--per-host", type=int, default=None, help="Concurrent requests per image server.")
 @click.option("--max-failure-rate", type=float, default=None, help="Exit 3 when more than this share of crops failed.")
 @click.option("--drop-class", "drop_classes", multiple=True, help="Leave out items the classifier puts in this class (repeatable).")
@@ -68,14 +68,15 @@ def index_cmd(sources, index_dir, model, config_file, device, batch_size, worker
     from .runner import index
 
     config = IndexConfig.from_toml(config_file) if config_file else IndexConfig()
+    if (Path(index_dir) / "bookidx.json").is_file():  # resuming: start from what the index recorded
+        from .meta import read_info
+
+        config = config.recorded_in(read_info(Path(index_dir)))
     config = config.with_(
         model=model, device=device, batch_size=batch_size, workers=workers, dtype=dtype, keep_aspect=keep_aspect,
         crop_size=crop_size, per_host=per_host, max_failure_rate=max_failure_rate,
         drop_classes=tuple(drop_classes) or None, classifier=classifier,
     )
-    if model is None and (Path(index_dir) / "bookidx.json").is_file():
-        # Resuming: keep the model the index was built with.
-        config = config.with_(model=json.loads((Path(index_dir) / "bookidx.json").read_text())["model"]["model"])
     bar = _ProgressBar() if progress else None
     try:
         summary = index(list(sources), index_dir, config, progress=bar)

@@ -75,6 +75,23 @@ class IndexConfig:
         """A copy with the non-None ``changes`` applied (CLI flags left unset stay default)."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
+    def recorded_in(self, info: dict[str, Any]) -> "IndexConfig":
+        """This config with the settings an existing index was built with (its ``bookidx.json``).
+
+        Resuming must embed and store exactly as before; flags given on top of this are then
+        checked against the index, which refuses a mismatch by name.
+        """
+        usearch = info.get("usearch", {})
+        preprocess = info.get("model", {}).get("preprocess", {})
+        return self.with_(
+            model=info.get("model", {}).get("model"),
+            keep_aspect=preprocess.get("keep_aspect"),
+            dtype=usearch.get("dtype"),
+            connectivity=usearch.get("connectivity"),
+            expansion_add=usearch.get("expansion_add"),
+            expansion_search=usearch.get("expansion_search"),
+        )
+
     @classmethod
     def from_toml(cls, path: str | Path) -> "IndexConfig":
         """Read ``[index]`` (or top-level keys) and ``[index.filter]`` from a TOML file."""

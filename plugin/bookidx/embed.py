@@ -41,8 +41,13 @@ class Embedder(ABC):
 
     @property
     def info(self) -> dict[str, Any]:
-        """What the index records about the model: id, dimension, preprocessing."""
-        return {"model": self.model_id, "ndim": self.ndim, "preprocess": self.preprocess_info()}
+        """What the index records about the model: id, dimension, preprocessing, text support."""
+        return {
+            "model": self.model_id,
+            "ndim": self.ndim,
+            "preprocess": self.preprocess_info(),
+            "supports_text": self.supports_text,  # lets servers answer keyword-only without loading it
+        }
 
     def preprocess_info(self) -> dict[str, Any]:
         """The preprocessing (size, mean, std, resize mode) that vectors depend on."""

@@ -361,7 +361,7 @@ def new_info(model_info: dict, config: IndexConfig) -> dict:
         "schema": SCHEMA_VERSION,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "bookidx": __version__,
-        "model": plain({k: model_info.get(k) for k in ("model", "ndim", "preprocess")}),
+        "model": plain({k: model_info.get(k) for k in ("model", "ndim", "preprocess", "supports_text")}),
         "usearch": {
             "metric": "cos",
             "dtype": config.dtype,
@@ -389,7 +389,9 @@ def read_info(path: Path) -> dict:
 
 
 def check_model(path: Path, info: dict, model_info: dict, config: IndexConfig) -> None:
-    old, new = info["model"], plain({k: model_info.get(k) for k in ("model", "ndim", "preprocess")})
+    identity = ("model", "ndim", "preprocess")  # what vectors depend on
+    old = plain({k: info["model"].get(k) for k in identity})
+    new = plain({k: model_info.get(k) for k in identity})
     if plain(old) != new:
         describe = lambda m: f"{m['model']!r} ({m['ndim']}-d, preprocess {json.dumps(m['preprocess'], sort_keys=True)})"  # noqa: E731
         raise IndexMismatch(

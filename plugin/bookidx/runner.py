@@ -11,7 +11,6 @@ classes are counted as filtered ("class <label>") and not stored, the others kee
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .adapters.records import Problem, Region
+from .adapters.iiif import _id as iiif_id, parse_json
 from .adapters.sources import read_sources, sniff
 from .classify import CLASSIFIER, Classifier
 from .config import IndexConfig
@@ -115,11 +115,12 @@ def index(
         log.warning("interrupted: committing what is embedded so far; run again to resume")
         raise
     finally:
-        store.commit()
-        store.close()
-        if own_fetcher:
-            fetcher.close()
-        summary.wall = time.perf_counter() - t_start
+        try:
+            store.close()  # commits and saves; releases the writer lock even if that fails
+        finally:
+            if own_fetcher:
+                fetcher.close()
+            summary.wall = time.perf_counter() - t_start
     return summary
 
 
@@ -193,15 +194,18 @@ def _read(sources, index_dir, fetcher, store, config, summary, progress) -> list
 
 
 def _keep_manifest(index_dir: Path, uri: str, data: bytes) -> None:
-    """Save IIIF manifests met while reading, so the blueprint can serve them annotated."""
+    """Save IIIF manifests met while reading, so the blueprint can serve them annotated.
+
+    Best effort: a manifest that cannot be kept is still indexed (the reader reports its defects).
+    """
     if sniff(data, uri) != "iiif-manifest":
         return
     try:
-        doc = json.loads(data.decode("utf-8-sig", errors="replace"))
-    except ValueError:
-        return
-    manifest_id = doc.get("id") or doc.get("@id") or uri
-    save_manifest(index_dir, manifest_id, doc)
+        doc = parse_json(data, source=uri)
+        manifest_id = iiif_id(doc) or uri
+        save_manifest(index_dir, manifest_id, doc)
+    except (BookidxError, OSError, TypeError, ValueError) as e:
+        log.warning("%s: manifest not kept for serving: %s", uri, e)
 
 
 def _embed_and_write(todo, store, embedder, fetcher, config, summary, progress, classifier) -> None:

@@ -28,7 +28,7 @@ from .store import Filters, Hit, Index
 Mode = Literal["fused", "vector", "keyword"]
 RRF_K = 60
 #: A collapsed query fetches at most this many times its page depth before giving up on filling it.
-COLLAPSE_DEPTH = 64
+COLLAPSE_DEPTH = 8  # collapsing reads at most 8x the page depth, so one request stays bounded
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ def run(index: Index, query: Query, embedder: Callable[[], Embedder] | Embedder 
         raise BadRequest("give a text query, an image, or an item id to find similar images", "q")
 
     get_model = embedder if callable(embedder) and not isinstance(embedder, Embedder) else (lambda: embedder)
-    text_vectors = query.mode != "keyword" and has_text and _supports_text(get_model)
+    text_vectors = query.mode != "keyword" and has_text and supports_text(index, get_model)
     visual = query.similar is not None or query.image is not None or query.vector is not None
     if query.mode == "vector" and has_text and not text_vectors and not visual:
         raise BadRequest(
@@ -101,7 +101,11 @@ def run(index: Index, query: Query, embedder: Callable[[], Embedder] | Embedder 
         depth *= 4
 
 
-def _supports_text(get_model: Callable[[], Embedder | None]) -> bool:
+def supports_text(index: Index, get_model: Callable[[], Embedder | None]) -> bool:
+    """Whether the index's model reads text: recorded in the index, else ask the model."""
+    recorded = index.info["model"].get("supports_text")
+    if recorded is not None:
+        return bool(recorded)
     model = get_model()
     return bool(model is not None and model.supports_text)
 

@@ -42,7 +42,7 @@ from ..contentsearch import (
 )
 from ..errors import NotFound
 from ..manifests import load_manifest
-from ..search import Query, fuse, run
+from ..search import Query, fuse, run, supports_text
 from ..store import Filters
 from . import params
 from .state import collection, current_embedder, current_index, external_url, setting
@@ -131,7 +131,7 @@ def _results(manifest_id: str, q: str) -> list[Result]:
         return [Result(region) for _, region in index.items(manifest=manifest_id, limit=depth)]
     keyword = index.text_search(q, k=depth, filters=filters)
     visual = []
-    if current_embedder().supports_text:
+    if supports_text(index, current_embedder):
         visual = run(index, Query(text=q, mode="vector", filters=filters, limit=VISUAL_HITS), current_embedder)
     ranked = fuse([keyword, visual]) if keyword and visual else keyword or visual
     terms = query_terms(q)

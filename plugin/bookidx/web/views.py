@@ -15,12 +15,11 @@ from flask import Blueprint, current_app, jsonify, redirect, render_template, re
 
 from ..adapters.records import Region
 from ..errors import NotFound
-from ..search import Query, run
+from ..search import Query, run, supports_text
 from . import openapi, params
 from .crops import crop_jpeg
 from .images import fetched_image, uploaded_image
 from .state import (
-    collection,
     current_embedder,
     current_index,
     external_url,
@@ -229,6 +228,6 @@ def _effective_mode(mode: str, visual: bool) -> str:
     are keyword-only when the model has no text encoder."""
     if visual:
         return "vector"
-    if mode == "fused" and not (model_loaded() and collection().embedder.supports_text):
+    if mode == "fused" and not supports_text(current_index(), current_embedder):
         return "keyword"
     return mode
