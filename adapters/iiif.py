@@ -30,16 +30,16 @@ Decisions:
 
 from __future__ import annotations
 
-import html
 import json
 import re
-from dataclasses import dataclass
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from bookidx.errors import SourceError
 
-from .records import Book, Box, ImageRef, Page, Problem, Report
+from .jsonld import TEMPLATE, as_list, canvases, id_of, plain_text, type_of
+from .records import MAX_PIXELS, Book, Box, ImageRef, Page, Problem, Report, non_negative_int
 
 
 @dataclass(frozen=True)
@@ -59,11 +59,8 @@ class ManifestInfo:
     crops: tuple[Box | None, ...] = ()
 
 
-_TEMPLATE = re.compile(r"\{[?&/#+.;]?[A-Za-z0-9_,*:%]+\}")  # RFC 6570 expressions, e.g. {?fields}
-_TAG = re.compile(r"<[^>]+>")
 _XYWH = re.compile(r"xywh=(?:pixel:)?(-?\d+(?:\.\d+)?),(-?\d+(?:\.\d+)?),(\d+(?:\.\d+)?),(\d+(?:\.\d+)?)", re.A)
 _IMAGE_API = re.compile(r"iiif\.io/api/image/(\d)")
-_MAX_PIXELS = 2**31  # larger sizes are garbage (and 1e400 is infinity): read as unknown
 _TOO_DEEP = "JSON nested too deeply to be a IIIF document"
 # Metadata labels (lower-cased, preferred language) that carry the Book fields.
 _DATE_LABELS = {"date", "dato", "datering", "date issued", "issued", "published", "publisert",
@@ -99,14 +96,14 @@ def kind_of(doc: Any) -> str | None:
     """"manifest", "collection" or None, from the declared type or, failing that, the shape."""
     if not isinstance(doc, Mapping):
         return None
-    declared = _type(doc)
+    declared = type_of(doc)
     if declared in ("Manifest", "Collection"):
         return declared.lower()
     if "sequences" in doc:
         return "manifest"
     if any(k in doc for k in ("manifests", "collections", "members")):
         return "collection"
-    item_types = {_type(i) for i in _as_list(doc.get("items")) if isinstance(i, Mapping)}
+    item_types = {type_of(i) for i in as_list(doc.get("items")) if isinstance(i, Mapping)}
     if "Canvas" in item_types:
         return "manifest"
     if item_types & {"Manifest", "Collection"}:
@@ -123,10 +120,10 @@ def read_collection(doc: Mapping | bytes, *, source: str, report: Report | None 
     doc = _document(doc, "collection", source, report)
     members: list[str] = []
     for key in ("collections", "manifests", "members", "items"):
-        for item in _as_list(doc.get(key)):
-            if key == "items" and _type(item) not in ("Manifest", "Collection"):
+        for item in as_list(doc.get(key)):
+            if key == "items" and type_of(item) not in ("Manifest", "Collection"):
                 continue
-            ident = _id(item)
+            ident = id_of(item)
             if ident and ident not in members:
                 members.append(ident)
     return members
@@ -152,14 +149,14 @@ def read_manifest(doc: Mapping | bytes, *, source: str, report: Report | None = 
 def _manifest(doc: Mapping, source: str, report: Report | None) -> ManifestInfo:
     say = report or (lambda problem: None)
     version = _version(doc, source, say)
-    manifest_id = _id(doc) or source
-    if _TEMPLATE.search(str(doc.get("id") or doc.get("@id") or "")):
+    manifest_id = id_of(doc) or source
+    if TEMPLATE.search(str(doc.get("id") or doc.get("@id") or "")):
         say(Problem(source, "id", "URI template stripped from ids"))
     pages, alto, crops = [], [], []
-    canvases = _canvases(doc)
-    if not canvases:
+    found = canvases(doc)
+    if not found:
         say(Problem(source, "", "manifest has no canvases"))
-    for index, canvas in enumerate(canvases):
+    for index, canvas in enumerate(found):
         read = _canvas(canvas, index, manifest_id, version, source, say)
         if read is not None:
             pages.append(read[0])
@@ -178,7 +175,7 @@ def _document(doc: Mapping | bytes, want: str, source: str, report: Report | Non
                           f"published IIIF document", source)
     kind = kind_of(doc)
     if kind != want:
-        what = _type(doc) if isinstance(doc, Mapping) and _type(doc) else kind or "unknown JSON"
+        what = type_of(doc) if isinstance(doc, Mapping) and type_of(doc) else kind or "unknown JSON"
         raise SourceError(f"not a IIIF {want} ({what})", source)
     return doc
 
@@ -190,15 +187,15 @@ def _placeholder_id(doc: Any) -> str | None:
         return None
     firsts = [doc]
     for key in ("sequences", "items", "manifests", "collections", "members"):
-        firsts += _as_list(doc.get(key))[:1]
-    for sequence in _as_list(doc.get("sequences"))[:1]:
-        firsts += _as_list(sequence.get("canvases"))[:1] if isinstance(sequence, Mapping) else []
+        firsts += as_list(doc.get(key))[:1]
+    for sequence in as_list(doc.get("sequences"))[:1]:
+        firsts += as_list(sequence.get("canvases"))[:1] if isinstance(sequence, Mapping) else []
     ids = [str(o.get("id") or o.get("@id") or "") for o in firsts if isinstance(o, Mapping)]
     return next((i for i in ids if "{{" in i), None)
 
 
 def _version(doc: Mapping, source: str, say: Report) -> int:
-    context = " ".join(str(c) for c in _as_list(doc.get("@context")))
+    context = " ".join(str(c) for c in as_list(doc.get("@context")))
     if "presentation/3" in context:
         return 3
     if "presentation/2" in context:
@@ -210,18 +207,9 @@ def _version(doc: Mapping, source: str, say: Report) -> int:
     return version
 
 
-def _canvases(doc: Mapping) -> list[Mapping]:
-    sequences = [s for s in _as_list(doc.get("sequences")) if isinstance(s, Mapping)]
-    if sequences:  # v2: the first sequence is the default reading order
-        found = _as_list(sequences[0].get("canvases"))
-    else:
-        found = [c for c in _as_list(doc.get("items")) if _type(c) in ("Canvas", "")]
-    return [c for c in found if isinstance(c, Mapping)]
-
-
 def _canvas(canvas: Mapping, index: int, manifest_id: str, version: int, source: str,
             say: Report) -> tuple[Page, str | None, Box | None] | None:
-    canvas_id = _id(canvas) or f"{manifest_id}#canvas{index + 1}"
+    canvas_id = id_of(canvas) or f"{manifest_id}#canvas{index + 1}"
     where = f"canvas {index + 1} ({canvas_id})"
     painted = _paintings(canvas)
     if not painted:
@@ -232,7 +220,7 @@ def _canvas(canvas: Mapping, index: int, manifest_id: str, version: int, source:
     if not resolved:
         say(Problem(source, where, "painted resource has no id; skipped"))
         return None
-    cw, ch = _int(canvas.get("width")), _int(canvas.get("height"))
+    cw, ch = non_negative_int(canvas.get("width")), non_negative_int(canvas.get("height"))
     images = [(_image(res, version, cw, ch), crop, full, res) for res, crop, full in resolved]
     # A composition paints details over a base image; the full-canvas one is the page.
     image, crop, _, res = max(images, key=lambda i: (i[2], i[0].width * i[0].height))
@@ -244,24 +232,24 @@ def _canvas(canvas: Mapping, index: int, manifest_id: str, version: int, source:
             say(Problem(source, where, f"canvas size missing or 0; using the image's {cw}x{ch}"))
         else:
             say(Problem(source, where, "neither canvas nor image states a size"))
-    page = Page(canvas_id, index, image, cw, ch, _text(canvas.get("label")), manifest_id)
+    page = Page(canvas_id, index, image, cw, ch, plain_text(canvas.get("label")), manifest_id)
     return page, _alto_link(canvas, res), crop
 
 
 def _paintings(canvas: Mapping) -> list[tuple[Any, bool]]:
     """(body, paints the whole canvas) for each painting annotation, v2 and v3."""
     found: list[tuple[Any, bool]] = []
-    for anno in _as_list(canvas.get("images")):
+    for anno in as_list(canvas.get("images")):
         if isinstance(anno, Mapping):
             full = "xywh=" not in str(anno.get("on") or "")
-            found += [(res, full) for res in _as_list(anno.get("resource"))]
-    for page in _as_list(canvas.get("items")):
-        for anno in _as_list(page.get("items") if isinstance(page, Mapping) else None):
+            found += [(res, full) for res in as_list(anno.get("resource"))]
+    for page in as_list(canvas.get("items")):
+        for anno in as_list(page.get("items") if isinstance(page, Mapping) else None):
             if not isinstance(anno, Mapping) or "painting" not in str(anno.get("motivation", "painting")):
                 continue
             target = anno.get("target")
             full = "xywh=" not in json.dumps(target) if target is not None else True
-            found += [(body, full) for body in _as_list(anno.get("body"))]
+            found += [(body, full) for body in as_list(anno.get("body"))]
     return found
 
 
@@ -272,19 +260,19 @@ def _resolve(body: Any, full: bool, source: str, where: str,
     for _ in range(4):  # Choice of SpecificResources and the like; bounded against cycles
         if not isinstance(body, Mapping):
             return ({"id": body}, crop, full) if isinstance(body, str) else None
-        kind = _type(body)
+        kind = type_of(body)
         if kind == "Choice":
-            options = _as_list(body.get("default")) + _as_list(body.get("items") or body.get("item"))
+            options = as_list(body.get("default")) + as_list(body.get("items") or body.get("item"))
             options = [o for o in options if o and o != "rdf:nil"]
             if len(options) > 1:
                 say(Problem(source, where, f"choice of {len(options)} images; indexing the first"))
             body = options[0] if options else None
         elif kind == "SpecificResource":
-            for selector in _as_list(body.get("selector")):
+            for selector in as_list(body.get("selector")):
                 crop = crop or _selector_box(selector)
             body = body.get("source") or body.get("full")
         else:
-            return (body, crop, full) if _id(body) else None
+            return (body, crop, full) if id_of(body) else None
     return None
 
 
@@ -300,15 +288,15 @@ def _selector_box(selector: Any) -> Box | None:
         if not match:
             return None
         values = [float(g) for g in match.groups()]
-    if not all(abs(v) <= _MAX_PIXELS for v in values):  # garbage, or infinity to round()
+    if not all(abs(v) <= MAX_PIXELS for v in values):  # garbage, or infinity to round()
         return None
     return Box(*(round(v) for v in values))
 
 
 def _image(res: Mapping, version: int, cw: int, ch: int) -> ImageRef:
     """The painted image: its service (or static URL) and its full pixel size."""
-    url = _id(res)
-    rw, rh = _int(res.get("width")), _int(res.get("height"))
+    url = id_of(res)
+    rw, rh = non_negative_int(res.get("width")), non_negative_int(res.get("height"))
     service = _image_service(res, version)
     if service is None:
         w, h = (rw, rh) if rw and rh else (cw, ch)
@@ -324,14 +312,14 @@ def _image(res: Mapping, version: int, cw: int, ch: int) -> ImageRef:
 
 
 def _image_service(res: Mapping, version: int) -> tuple[str, int, int, int] | None:
-    for service in _as_list(res.get("service")):
+    for service in as_list(res.get("service")):
         if not isinstance(service, Mapping):
             continue
         api = _image_api(service, version)
-        sid = _id(service).rstrip("/")
+        sid = id_of(service).rstrip("/")
         if api and sid:
             sid = sid[: -len("/info.json")] if sid.endswith("/info.json") else sid
-            return sid, api, _int(service.get("width")), _int(service.get("height"))
+            return sid, api, non_negative_int(service.get("width")), non_negative_int(service.get("height"))
     return None
 
 
@@ -340,8 +328,8 @@ def _image_api(service: Mapping, version: int) -> int | None:
     declared = str(service.get("type") or service.get("@type") or "")
     if declared.startswith("ImageService") and declared[-1:] in "123":
         return int(declared[-1])
-    hints = [str(c) for c in _as_list(service.get("@context"))]
-    hints += [str(p) for p in _as_list(service.get("profile")) if isinstance(p, str)]
+    hints = [str(c) for c in as_list(service.get("@context"))]
+    hints += [str(p) for p in as_list(service.get("profile")) if isinstance(p, str)]
     for hint in hints:
         match = _IMAGE_API.search(hint)
         if match:
@@ -366,22 +354,22 @@ def _scaled(url: str, service_id: str) -> bool:
 def _alto_link(canvas: Mapping, res: Mapping) -> str | None:
     links = []
     for owner in (canvas, res):
-        links += _as_list(owner.get("seeAlso")) + _as_list(owner.get("rendering"))
-    for page in _as_list(canvas.get("annotations")) + _as_list(canvas.get("otherContent")):
+        links += as_list(owner.get("seeAlso")) + as_list(owner.get("rendering"))
+    for page in as_list(canvas.get("annotations")) + as_list(canvas.get("otherContent")):
         if isinstance(page, Mapping):
             links.append(page)
-            for anno in _as_list(page.get("items") or page.get("resources")):
+            for anno in as_list(page.get("items") or page.get("resources")):
                 if isinstance(anno, Mapping):
-                    links += _as_list(anno.get("body") or anno.get("resource"))
+                    links += as_list(anno.get("body") or anno.get("resource"))
     for link in links:
-        if isinstance(link, Mapping) and _is_alto(link) and _id(link):
-            return _id(link)
+        if isinstance(link, Mapping) and _is_alto(link) and id_of(link):
+            return id_of(link)
     return None
 
 
 def _is_alto(link: Mapping) -> bool:
     fmt = str(link.get("format") or "").lower()
-    profiles = " ".join(str(p) for p in _as_list(link.get("profile"))).lower()
+    profiles = " ".join(str(p) for p in as_list(link.get("profile"))).lower()
     if "standards/alto" in profiles or fmt == "application/alto+xml":
         return True
     # Plain XML with no profile is ALTO in practice; XML naming another profile (MODS...) is not.
@@ -390,8 +378,8 @@ def _is_alto(link: Mapping) -> bool:
 
 def _book(doc: Mapping, manifest_id: str) -> Book:
     metadata = tuple(
-        (_text(m.get("label")), _text(m.get("value")))
-        for m in _as_list(doc.get("metadata")) if isinstance(m, Mapping)
+        (plain_text(m.get("label")), plain_text(m.get("value")))
+        for m in as_list(doc.get("metadata")) if isinstance(m, Mapping)
     )
 
     def pick(labels: set[str]) -> str:
@@ -401,66 +389,6 @@ def _book(doc: Mapping, manifest_id: str) -> Book:
     if not date and doc.get("navDate"):
         match = re.match(r"-?\d{1,4}(?:-\d\d){0,2}", str(doc["navDate"]))
         date = match.group(0) if match else str(doc["navDate"])
-    language = pick(_LANGUAGE_LABELS) or _text(doc.get("language"))
-    return Book(manifest_id, _text(doc.get("label")), pick(_CREATOR_LABELS), date, language,
+    language = pick(_LANGUAGE_LABELS) or plain_text(doc.get("language"))
+    return Book(manifest_id, plain_text(doc.get("label")), pick(_CREATOR_LABELS), date, language,
                 metadata)
-
-
-def _text(value: Any) -> str:
-    """Plain text of a v2 or v3 property value, preferring English, then no language, then the first.
-
-    Handles strings, ``{"@value", "@language"}`` objects and lists of them (v2), language maps
-    (v3 and the non-standard v2 ``{"en": "..."}``), and strips the HTML that values may carry.
-    """
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return html.unescape(_TAG.sub("", value)).strip()
-    if isinstance(value, (int, float)):
-        return str(value)
-    if isinstance(value, Mapping):
-        if "@value" in value:
-            return _text(value["@value"])
-        keys = [k for k in ("en", "none", "@none") if k in value] or list(value)
-        return _text(value[keys[0]]) if keys else ""
-    if isinstance(value, list):
-        tagged = [v for v in value if isinstance(v, Mapping) and "@language" in v]
-        if tagged:
-            english = [v for v in tagged if str(v["@language"]).lower().startswith("en")]
-            value = english or [v for v in value if v not in tagged] or tagged[:1]
-        return "; ".join(t for t in (_text(v) for v in value) if t)
-    return str(value)
-
-
-def _id(obj: Any) -> str:
-    """The id (v3) or @id (v2) of an object or a bare URI string, URI templates stripped."""
-    ident = obj
-    if isinstance(obj, Mapping):
-        ident = obj.get("id") or obj.get("@id")
-    if not isinstance(ident, str):
-        return ""
-    return _TEMPLATE.sub("", ident).strip() if "{" in ident else ident.strip()
-
-
-def _type(obj: Any) -> str:
-    """The type without a JSON-LD prefix: "sc:Manifest" -> "Manifest", "oa:Choice" -> "Choice"."""
-    if not isinstance(obj, Mapping):
-        return ""
-    declared = obj.get("type") or obj.get("@type") or ""
-    declared = declared[0] if isinstance(declared, list) and declared else declared
-    return str(declared).rsplit(":", 1)[-1] if "/" not in str(declared) else str(declared)
-
-
-def _as_list(value: Any) -> list:
-    if value is None:
-        return []
-    return list(value) if isinstance(value, list) else [value]
-
-
-def _int(value: Any) -> int:
-    """A size or coordinate: a non-negative integer, 0 for anything unusable."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError, OverflowError):  # OverflowError: ints beyond a double
-        return 0
-    return max(0, round(number)) if abs(number) <= _MAX_PIXELS else 0

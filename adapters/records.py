@@ -15,6 +15,21 @@ import hashlib
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Callable
 
+# Beyond any real scan (JPEG stops at 65535 px, TIFF at 2**32): larger sizes and coordinates are
+# garbage, and 1e308 scaled up (or 1e400 in JSON) is infinity, which no integer box can hold.
+MAX_PIXELS = 2**31
+
+
+def non_negative_int(value: Any) -> int:
+    """A size, coordinate or count as a document states it: a non-negative integer (floats and
+    numeric strings rounded), 0 for anything unusable (missing, text, negative, beyond
+    :data:`MAX_PIXELS`, NaN, infinity)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):  # OverflowError: ints beyond a double
+        return 0
+    return max(0, round(number)) if abs(number) <= MAX_PIXELS else 0
+
 
 @dataclass(frozen=True)
 class Box:

@@ -252,6 +252,40 @@ def test_annotating_twice_does_not_duplicate_references():
     assert [s["type"] for s in twice["service"]] == ["Service", "SearchService2", "SearchService1"]
 
 
+def test_canvas_typed_as_a_list_keeps_every_canvas_at_its_position():
+    """``"type": ["Canvas"]`` is a canvas to the adapter, so it must be one here too: dropping it
+    renumbered the rest and served canvas 0's regions on /annotations/0 targeted at canvas 1."""
+    def canvas(n: int, declared) -> dict:
+        return {"id": f"https://example.org/c{n}", "type": declared, "width": 100, "height": 100, "items": [
+            {"type": "AnnotationPage", "items": [{"type": "Annotation", "motivation": "painting",
+             "target": f"https://example.org/c{n}",
+             "body": {"id": f"https://example.org/i{n}.jpg", "type": "Image", "width": 100, "height": 100}}]}]}
+    doc = {"@context": "http://iiif.io/api/presentation/3/context.json", "id": "https://example.org/m",
+           "type": "Manifest", "items": [canvas(0, ["Canvas"]), canvas(1, "Canvas")]}
+    info = read_manifest(doc, source="m")
+    regions = [Region(page, Box(10, 10, 20 + page.index, 20), "Illustration") for page in info.pages]
+    assert [(c.index, c.id) for c in canvases(doc)] == [(0, "https://example.org/c0"), (1, "https://example.org/c1")]
+    by_canvas = regions_by_canvas(doc, regions, info)
+    assert {i: [r.page.id for r in found] for i, found in by_canvas.items()} == {
+        0: ["https://example.org/c0"], 1: ["https://example.org/c1"]}
+    out = annotate_manifest(doc, regions, SERVED, embed=True)
+    for n, item in enumerate(out["items"]):
+        (page,) = item["annotations"]
+        assert page["id"] == SERVED.page_id(n)
+        assert [a["target"] for a in page["items"]] == [f"https://example.org/c{n}#xywh=10,10,{20 + n},20"]
+
+
+def test_canvas_size_beyond_a_double_is_unknown_not_a_crash():
+    """A width of 1e400 parses as infinity; it must read as "no size", as the adapter reads it."""
+    doc = json.loads('{"id": "https://example.org/m", "type": "Manifest", "items": [{"id": "https://example.org/c1",'
+                     ' "type": "Canvas", "width": 1e400, "height": -1e400}]}')
+    (canvas,) = canvases(doc)
+    assert (canvas.width, canvas.height) == (0, 0)
+    page = Page("https://example.org/c1", 0, ImageRef(100, 100, url="https://example.org/i.jpg"), 0, 0)
+    out = annotate_manifest(doc, [Region(page, Box(1, 2, 30, 40), "Illustration")], SERVED, embed=True)
+    assert out["items"][0]["annotations"][0]["items"][0]["target"] == "https://example.org/c1#xywh=1,2,30,40"
+
+
 def test_regions_of_a_canvas_are_in_reading_order(indexed):
     _, docs, regions = indexed
     doc = docs[NEWSPAPER]

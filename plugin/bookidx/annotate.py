@@ -31,8 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
+from .adapters import jsonld
 from .adapters.iiif import ManifestInfo, read_manifest
-from .adapters.records import Box, Region
+from .adapters.records import Box, Region, non_negative_int
 from .errors import SourceError
 from .manifests import load_manifest, slug
 
@@ -100,17 +101,14 @@ def _brace_safe(text: str) -> str:
 
 
 def canvases(doc: Mapping[str, Any]) -> list[Canvas]:
-    """The canvases in reading order: v2's first sequence, v3's ``items`` (as adapters/iiif.py)."""
-    sequences = [s for s in _as_list(doc.get("sequences")) if isinstance(s, Mapping)]
-    if sequences:
-        found = _as_list(sequences[0].get("canvases"))
-    else:
-        found = [c for c in _as_list(doc.get("items")) if isinstance(c, Mapping) and _type(c) in ("Canvas", "")]
+    """The canvases that have an id, at their positions in the manifest's reading order (the
+    positions adapters/iiif.py gives ``Page.index``: both read them with :func:`jsonld.canvases`)."""
     out = []
-    for index, canvas in enumerate(c for c in found if isinstance(c, Mapping)):
-        ident = canvas.get("id") or canvas.get("@id")
-        if isinstance(ident, str) and ident:
-            out.append(Canvas(index, ident, _int(canvas.get("width")), _int(canvas.get("height")), canvas))
+    for index, canvas in enumerate(jsonld.canvases(doc)):
+        ident = jsonld.raw_id(canvas)
+        if ident:
+            width, height = non_negative_int(canvas.get("width")), non_negative_int(canvas.get("height"))
+            out.append(Canvas(index, ident, width, height, canvas))
     return out
 
 
@@ -251,8 +249,8 @@ def annotate_manifest(
         else:
             page = {"@id": links.page_id(canvas.index), "@type": "sc:AnnotationList"}
         key = "annotations" if version >= 3 else "otherContent"
-        raw[key] = [p for p in _as_list(raw.get(key)) if _ident(p) != _ident(page)] + [page]
-    services = [s for s in _as_list(out.get("service")) if _ident(s) not in (links.search, links.search1)]
+        raw[key] = [p for p in jsonld.as_list(raw.get(key)) if jsonld.raw_id(p) != jsonld.raw_id(page)] + [page]
+    services = [s for s in jsonld.as_list(out.get("service")) if jsonld.raw_id(s) not in (links.search, links.search1)]
     if version >= 3:
         if links.search:
             services.append({"id": links.search, "type": "SearchService2"})
@@ -367,27 +365,3 @@ def _tags(region: Region, classes: Sequence[str]) -> list[str]:
 def _language(region: Region) -> str | None:
     language = (region.book.language if region.book else "").strip()
     return language if _LANGUAGE_TAG.fullmatch(language) else None
-
-
-def _ident(obj: Any) -> str | None:
-    if isinstance(obj, Mapping):
-        return obj.get("id") or obj.get("@id")
-    return obj if isinstance(obj, str) else None
-
-
-def _type(obj: Mapping[str, Any]) -> str:
-    declared = obj.get("type") or obj.get("@type") or ""
-    return str(declared).rsplit(":", 1)[-1]
-
-
-def _as_list(value: Any) -> list:
-    if value is None:
-        return []
-    return list(value) if isinstance(value, list) else [value]
-
-
-def _int(value: Any) -> int:
-    try:
-        return max(0, round(float(value)))
-    except (TypeError, ValueError):
-        return 0

@@ -20,7 +20,8 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .adapters.records import Problem, Region
-from .adapters.iiif import _id as iiif_id, parse_json
+from .adapters.iiif import parse_json
+from .adapters.jsonld import id_of
 from .adapters.sources import read_sources, sniff
 from .classify import CLASSIFIER, Classifier
 from .config import IndexConfig
@@ -202,7 +203,7 @@ def _keep_manifest(index_dir: Path, uri: str, data: bytes) -> None:
         return
     try:
         doc = parse_json(data, source=uri)
-        manifest_id = iiif_id(doc) or uri
+        manifest_id = id_of(doc) or uri
         save_manifest(index_dir, manifest_id, doc)
     except (BookidxError, OSError, TypeError, ValueError) as e:
         log.warning("%s: manifest not kept for serving: %s", uri, e)
