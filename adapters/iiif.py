@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bookidx.errors import SourceError
+from bookidx.iiif_image import service_base
 
 from .jsonld import TEMPLATE, as_list, canvases, id_of, plain_text, type_of
 from .records import MAX_PIXELS, Book, Box, ImageRef, Page, Problem, Report, non_negative_int
@@ -316,9 +317,8 @@ def _image_service(res: Mapping, version: int) -> tuple[str, int, int, int] | No
         if not isinstance(service, Mapping):
             continue
         api = _image_api(service, version)
-        sid = id_of(service).rstrip("/")
+        sid = service_base(id_of(service))
         if api and sid:
-            sid = sid[: -len("/info.json")] if sid.endswith("/info.json") else sid
             return sid, api, non_negative_int(service.get("width")), non_negative_int(service.get("height"))
     return None
 

@@ -245,6 +245,7 @@ def test_alto_in_embedded_annotation_page():
     ({"@id": "s", "profile": "http://library.stanford.edu/iiif/image-api/1.1/compliance.html#level2"}, 1),
     ({"@id": "s", "profile": ["http://iiif.io/api/image/2/level0.json", {"formats": ["jpg"]}]}, 2),
     ({"id": "s/info.json", "profile": "level1"}, 3),  # bare level in a v3 manifest
+    ({"id": "s/info.json/", "type": "ImageService3"}, 3),  # stripped as iiif_image.service_base does
 ])
 def test_image_service_versions(service, api):
     doc = _v3()
