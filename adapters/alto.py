@@ -29,8 +29,8 @@ from dataclasses import replace
 
 from bookidx.errors import SourceError
 
-from .records import Book, Box, ImageRef, Page, Problem, Region, Report
-from .text import Block, caption_and_context
+from .records import MAX_PIXELS, Book, Box, ImageRef, Page, Problem, Region, Report
+from .text import Block, Picture, picture_regions
 from .xml import local, parse_xml
 
 _PER_INCH = {"pixel": None, "mm10": 254.0, "inch1200": 1200.0}
@@ -38,9 +38,6 @@ _PICTURES = ("Illustration", "GraphicalElement")
 _PICTURE_TYPES = {"illustration"}  # ComposedBlock@TYPE values that mean "a picture"
 _CONTAINERS = {"TopMargin", "LeftMargin", "RightMargin", "BottomMargin", "PrintSpace"}
 _BOX = ("HPOS", "VPOS", "WIDTH", "HEIGHT")
-# Beyond any real scan (JPEG stops at 65535 px, TIFF at 2**32): larger coordinates are garbage,
-# and 1e308 scaled up is infinity, which no integer box can hold.
-_MAX_PIXELS = 2**31
 
 
 def read_alto(data: bytes, *, source: str, page: Page | None = None, book: Book | None = None,
@@ -131,7 +128,7 @@ def _page_size(el, source: str, say: Report) -> tuple[float, float] | None:
     values = []
     for attr in ("WIDTH", "HEIGHT"):
         value = _number(el.get(attr))
-        if value is None or not 0 < value <= _MAX_PIXELS:
+        if value is None or not 0 < value <= MAX_PIXELS:
             say(Problem(source, f"line {el.sourceline}: Page {el.get('ID', '')} {attr}",
                         f"page size {el.get(attr)!r} is not a positive number; "
                         "scaling by unit and dpi instead"))
@@ -169,40 +166,24 @@ def _scale(image: ImageRef, size, per_inch: float | None, dpi: float, el, source
 
 def _page_regions(page_el, page: Page, sx: float, sy: float, book: Book | None,
                   tags: dict, source: str, say: Report) -> list[Region]:
-    img_w, img_h = page.image.width, page.image.height
     text_els = []
-    pictures: list[tuple[object, str, Box]] = []
+    pictures: list[Picture] = []
     for el, kind, in_picture in _blocks(page_el, False):
         if kind == "TextBlock":
             if not in_picture:
                 text_els.append(el)
             continue
         box = _box(el, kind, sx, sy, source, say)
-        if box is None:
-            continue
-        clipped = box.clip(img_w, img_h)
-        if clipped is None:
-            say(Problem(source, f"line {el.sourceline}: {kind} {el.get('ID', '')}",
-                        f"box {box.xywh()} lies outside the {img_w}x{img_h} page image; skipped"))
-            continue
-        pictures.append((el, kind, clipped))
-    if not pictures:  # most pages: their text is not needed, and reading it is half the time
-        return []
-    texts = [Block(box, _block_text(el)) for el in text_els
-             if (box := _box(el, "TextBlock", sx, sy, source, say)) is not None]
-    height = img_h or round(max((b.box.y + b.box.h for b in texts), default=0))
-    regions: list[Region] = []
-    seen: set[Box] = set()
-    for el, kind, box in pictures:
-        if box in seen:  # docWORKS wraps a GraphicalElement in a same-sized picture block
-            continue
-        seen.add(box)
-        caption, context = caption_and_context(box, texts, height)
-        refs = (el.get("TAGREFS") or "").split()
-        regions.append(Region(page=page, box=box, kind=kind, block_id=el.get("ID", ""),
-                              caption=caption, context=context, book=book, source=source,
-                              tags=tuple(tags.get(r, r) for r in refs)))
-    return regions
+        if box is not None:
+            refs = (el.get("TAGREFS") or "").split()
+            pictures.append(Picture(box, kind, el.get("ID", ""), tuple(tags.get(r, r) for r in refs),
+                                    f"line {el.sourceline}: {kind} {el.get('ID', '')}"))
+
+    def texts() -> list[Block]:
+        return [Block(box, _block_text(el)) for el in text_els
+                if (box := _box(el, "TextBlock", sx, sy, source, say)) is not None]
+
+    return picture_regions(page, pictures, texts, book=book, source=source, say=say)
 
 
 def _blocks(parent, in_picture: bool):
@@ -230,14 +211,12 @@ def _box(el, kind: str, sx: float, sy: float, source: str, say: Report) -> Box |
             say(Problem(source, f"line {el.sourceline}: {kind} {el.get('ID', '')} {attr}",
                         f"{el.get(attr)!r} is not a valid {what}; block skipped"))
             return None
-    edges = (x * sx, y * sy, (x + w) * sx, (y + h) * sy)
-    if not all(abs(e) <= _MAX_PIXELS for e in edges):  # also false for inf and NaN
+    box = Box.from_edges(x * sx, y * sy, (x + w) * sx, (y + h) * sy)
+    if box is None:
         say(Problem(source, f"line {el.sourceline}: {kind} {el.get('ID', '')}",
                     f"box {x:g},{y:g},{w:g},{h:g} is out of range once scaled to image pixels; "
                     "block skipped"))
-        return None
-    x0, y0 = round(edges[0]), round(edges[1])
-    return Box(x0, y0, round(edges[2]) - x0, round(edges[3]) - y0)
+    return box
 
 
 def _number(raw: str | None) -> float | None:

@@ -23,12 +23,11 @@ from dataclasses import replace
 from bookidx.errors import SourceError
 
 from .alto import find_image
-from .records import Book, Box, ImageRef, Page, Problem, Region, Report
-from .text import Block, caption_and_context
+from .records import MAX_PIXELS, Book, Box, ImageRef, Page, Problem, Region, Report
+from .text import Block, Picture, picture_regions
 from .xml import local, parse_xml
 
 _PICTURES = {"ImageRegion", "GraphicRegion", "MapRegion", "ChartRegion"}
-_MAX_PIXELS = 2**31  # beyond any real scan; 1e308 scaled up is infinity, which no Box holds
 
 
 def read_page(data: bytes, *, source: str, page: Page | None = None, book: Book | None = None,
@@ -90,9 +89,8 @@ def _page_record(el, n: int, count: int, page: Page | None, width: int, height: 
 
 def _page_regions(page_el, page: Page, sx: float, sy: float, book: Book | None, source: str,
                   say: Report) -> list[Region]:
-    img_w, img_h = page.image.width, page.image.height
     texts: list[Block] = []
-    pictures: list[tuple[object, str, Box]] = []
+    pictures: list[Picture] = []
     for el in page_el.iter():
         name = local(el.tag)
         if name != "TextRegion" and name not in _PICTURES:
@@ -102,26 +100,11 @@ def _page_regions(page_el, page: Page, sx: float, sy: float, book: Book | None, 
             continue
         if name == "TextRegion":
             texts.append(Block(box, _text(el)))
-            continue
-        clipped = box.clip(img_w, img_h)
-        if clipped is None:
-            say(Problem(source, f"line {el.sourceline}: {name} {el.get('id', '')}",
-                        f"box {box.xywh()} lies outside the {img_w}x{img_h} page image; skipped"))
-            continue
-        pictures.append((el, name, clipped))
-    height = img_h or max((b.box.y + b.box.h for b in texts), default=0)
-    regions: list[Region] = []
-    seen: set[Box] = set()
-    for el, kind, box in pictures:
-        if box in seen:
-            continue
-        seen.add(box)
-        caption, context = caption_and_context(box, texts, height)
-        kind_type = el.get("type")
-        regions.append(Region(page=page, box=box, kind=kind, block_id=el.get("id", ""),
-                              caption=caption, context=context, book=book, source=source,
-                              tags=(kind_type,) if kind_type else ()))
-    return regions
+        else:
+            kind_type = el.get("type")
+            pictures.append(Picture(box, name, el.get("id", ""), (kind_type,) if kind_type else (),
+                                    f"line {el.sourceline}: {name} {el.get('id', '')}"))
+    return picture_regions(page, pictures, lambda: texts, book=book, source=source, say=say)
 
 
 def _box(el, kind: str, sx: float, sy: float, source: str, say: Report) -> Box | None:
@@ -140,13 +123,11 @@ def _box(el, kind: str, sx: float, sy: float, source: str, say: Report) -> Box |
         say(Problem(source, where, "fewer than two points; region skipped"))
         return None
     xs, ys = [p[0] for p in points], [p[1] for p in points]
-    edges = (min(xs) * sx, min(ys) * sy, max(xs) * sx, max(ys) * sy)
-    if not all(abs(e) <= _MAX_PIXELS for e in edges):  # also false for inf
-        say(Problem(source, where, f"outline beyond {_MAX_PIXELS} pixels once scaled to the "
+    box = Box.from_edges(min(xs) * sx, min(ys) * sy, max(xs) * sx, max(ys) * sy)
+    if box is None:
+        say(Problem(source, where, f"outline beyond {MAX_PIXELS} pixels once scaled to the "
                                    "page image; region skipped"))
-        return None
-    x0, y0 = round(edges[0]), round(edges[1])
-    return Box(x0, y0, round(edges[2]) - x0, round(edges[3]) - y0)
+    return box
 
 
 def _points(coords) -> list[tuple[float, float]] | None:

@@ -40,6 +40,16 @@ class Box:
     w: int
     h: int
 
+    @classmethod
+    def from_edges(cls, x0: float, y0: float, x1: float, y1: float) -> "Box | None":
+        """The box between these edges, each rounded to the nearest pixel (so boxes that touch
+        still touch); None when an edge is not a number within :data:`MAX_PIXELS` (garbage in the
+        file, or infinity or NaN once scaled)."""
+        if not all(abs(edge) <= MAX_PIXELS for edge in (x0, y0, x1, y1)):  # also false for NaN
+            return None
+        left, top = round(x0), round(y0)
+        return cls(left, top, round(x1) - left, round(y1) - top)
+
     @property
     def area(self) -> int:
         return self.w * self.h

@@ -1,7 +1,10 @@
-"""Caption and context text for a picture, chosen from the text blocks on its page.
+"""Picture regions of a layout page, with caption and context chosen from its text blocks.
 
-Shared by the ALTO and PAGE-XML readers; pure functions over :class:`Block` (a box in
-page-image pixels and its text). Neither format links a picture to its caption (ALTO 4
+Shared by the ALTO and PAGE-XML readers: they find the picture blocks (:class:`Picture`) and text
+blocks (:class:`Block`, a box in page-image pixels and its text) of a page, and
+:func:`picture_regions` turns them into regions the same way for both. Pure functions.
+
+Neither format links a picture to its caption (ALTO 4
 ``Illustration`` and PAGE ``ImageRegion`` carry no caption reference), so the caption is found
 by layout:
 
@@ -27,9 +30,9 @@ by layout:
 
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+from typing import Callable, Iterable, NamedTuple, Sequence
 
-from .records import Box
+from .records import Book, Box, Page, Problem, Region, Report
 
 MAX_GAP = 0.03  # of the page height; see the module docstring
 MAX_CAPTION = 500  # characters
@@ -42,6 +45,52 @@ class Block(NamedTuple):
 
     box: Box
     text: str
+
+
+class Picture(NamedTuple):
+    """One picture block as a layout file gives it: its box in page-image pixels (not yet
+    clipped), kind (element name), block id, tags, and where it is (``"line 12: Illustration
+    I3"``) for Problems."""
+
+    box: Box
+    kind: str
+    block_id: str
+    tags: tuple[str, ...]
+    where: str
+
+
+def picture_regions(page: Page, pictures: Iterable[Picture], texts: Callable[[], Sequence[Block]],
+                    *, book: Book | None, source: str, say: Report) -> list[Region]:
+    """One region per picture of ``page``, clipped to its image, with caption and context.
+
+    A picture wholly outside the image is skipped with a Problem. Identical boxes are kept once
+    (docWORKS wraps a GraphicalElement in a same-sized picture block). ``texts`` is only called
+    when a picture is kept: most pages have none, and reading their text is half the time.
+    """
+    img_w, img_h = page.image.width, page.image.height
+    kept: list[tuple[Picture, Box]] = []
+    for picture in pictures:
+        box = picture.box.clip(img_w, img_h)
+        if box is None:
+            say(Problem(source, picture.where, f"box {picture.box.xywh()} lies outside the "
+                                               f"{img_w}x{img_h} page image; skipped"))
+            continue
+        kept.append((picture, box))
+    if not kept:
+        return []
+    blocks = texts()
+    height = img_h or max((b.box.y + b.box.h for b in blocks), default=0)
+    regions: list[Region] = []
+    seen: set[Box] = set()
+    for picture, box in kept:
+        if box in seen:
+            continue
+        seen.add(box)
+        caption, context = caption_and_context(box, blocks, height)
+        regions.append(Region(page=page, box=box, kind=picture.kind, block_id=picture.block_id,
+                              caption=caption, context=context, book=book, source=source,
+                              tags=picture.tags))
+    return regions
 
 
 def caption_and_context(picture: Box, blocks: Sequence[Block], page_height: int,
