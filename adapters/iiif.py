@@ -17,9 +17,13 @@ Decisions:
 * The ALTO of a canvas is found in its ``seeAlso``/``rendering`` (or those of its image, or in
   embedded annotation pages) by ``format`` or ``profile``; the caller loads it (this module
   never touches the network) and reads the regions with ``read_alto(page=...)``.
-* A canvas *without* ALTO is indexed as one whole-image region of kind "image": that is how
-  image-only collections (manuscripts, photographs, chapbooks) enter the index. sources.py does
-  this; :attr:`ManifestInfo.crops` says which part of the image a canvas shows.
+* How the image lies on its canvas is kept on the page: ``Page.image_box``, the part of the
+  image the canvas shows (a SpecificResource's ``ImageApiSelector`` region or ``xywh``
+  fragment, cookbook 0299), and ``Page.target``, where the painting annotation puts it
+  (``#xywh=`` target, cookbook 0036), so ``Region.canvas_box`` maps image pixels to the canvas.
+* A canvas *without* ALTO is indexed as one whole-image region of kind "image" (the part of
+  the image it shows): that is how image-only collections (manuscripts, photographs,
+  chapbooks) enter the index. sources.py does this.
 * Common defects are tolerated and reported as a :class:`Problem`: missing or wrong
   ``@context`` (the version is sniffed from ``type``/``@type``/``items``/``sequences``), zero or
   missing sizes, URI templates such as ``{?fields}`` in ids (stripped), v2 manifests with v3
@@ -45,11 +49,10 @@ from .records import MAX_PIXELS, Book, Box, ImageRef, Page, Problem, Report, non
 
 @dataclass(frozen=True)
 class ManifestInfo:
-    """What a manifest says: ``pages``, ``alto`` and ``crops`` hold one entry per canvas that
-    paints an image (``Page.index`` keeps the canvas's position among all canvases).
+    """What a manifest says: ``pages`` and ``alto`` hold one entry per canvas that paints an
+    image (``Page.index`` keeps the canvas's position among all canvases).
 
-    ``alto[i]`` is the URI of page i's ALTO (or None); ``crops[i]`` is the part of the image,
-    in image pixels, that the canvas shows (an ``ImageApiSelector`` region), None for all of it.
+    ``alto[i]`` is the URI of page i's ALTO (or None).
     """
 
     id: str
@@ -57,7 +60,11 @@ class ManifestInfo:
     book: Book
     pages: tuple[Page, ...] = ()
     alto: tuple[str | None, ...] = ()
-    crops: tuple[Box | None, ...] = ()
+
+    @property
+    def crops(self) -> tuple[Box | None, ...]:
+        """The part of its image, in image pixels, that each canvas shows; None for all of it."""
+        return tuple(page.image_box for page in self.pages)
 
 
 _XYWH = re.compile(r"xywh=(?:pixel:)?(-?\d+(?:\.\d+)?),(-?\d+(?:\.\d+)?),(\d+(?:\.\d+)?),(\d+(?:\.\d+)?)", re.A)
@@ -153,7 +160,7 @@ def _manifest(doc: Mapping, source: str, report: Report | None) -> ManifestInfo:
     manifest_id = id_of(doc) or source
     if TEMPLATE.search(str(doc.get("id") or doc.get("@id") or "")):
         say(Problem(source, "id", "URI template stripped from ids"))
-    pages, alto, crops = [], [], []
+    pages, alto = [], []
     found = canvases(doc)
     if not found:
         say(Problem(source, "", "manifest has no canvases"))
@@ -162,9 +169,7 @@ def _manifest(doc: Mapping, source: str, report: Report | None) -> ManifestInfo:
         if read is not None:
             pages.append(read[0])
             alto.append(read[1])
-            crops.append(read[2])
-    return ManifestInfo(manifest_id, version, _book(doc, manifest_id), tuple(pages), tuple(alto),
-                        tuple(crops))
+    return ManifestInfo(manifest_id, version, _book(doc, manifest_id), tuple(pages), tuple(alto))
 
 
 def _document(doc: Mapping | bytes, want: str, source: str, report: Report | None) -> Mapping:
@@ -209,22 +214,23 @@ def _version(doc: Mapping, source: str, say: Report) -> int:
 
 
 def _canvas(canvas: Mapping, index: int, manifest_id: str, version: int, source: str,
-            say: Report) -> tuple[Page, str | None, Box | None] | None:
+            say: Report) -> tuple[Page, str | None] | None:
     canvas_id = id_of(canvas) or f"{manifest_id}#canvas{index + 1}"
     where = f"canvas {index + 1} ({canvas_id})"
     painted = _paintings(canvas)
     if not painted:
         say(Problem(source, where, "canvas paints no image; skipped"))
         return None
-    resolved = [_resolve(body, full, source, where, say) for body, full in painted]
-    resolved = [r for r in resolved if r is not None]
+    resolved = [(found, full, target) for body, full, target in painted
+                if (found := _resolve(body, source, where, say)) is not None]
     if not resolved:
         say(Problem(source, where, "painted resource has no id; skipped"))
         return None
     cw, ch = non_negative_int(canvas.get("width")), non_negative_int(canvas.get("height"))
-    images = [(_image(res, version, cw, ch), crop, full, res) for res, crop, full in resolved]
+    images = [(_image(res, version, cw, ch), crop, full, target, res)
+              for (res, crop), full, target in resolved]
     # A composition paints details over a base image; the full-canvas one is the page.
-    image, crop, _, res = max(images, key=lambda i: (i[2], i[0].width * i[0].height))
+    image, crop, _, target, res = max(images, key=lambda i: (i[2], i[0].width * i[0].height))
     if len(images) > 1:
         say(Problem(source, where, f"canvas paints {len(images)} images; indexing {image.uri}"))
     if not (cw and ch):
@@ -233,34 +239,42 @@ def _canvas(canvas: Mapping, index: int, manifest_id: str, version: int, source:
             say(Problem(source, where, f"canvas size missing or 0; using the image's {cw}x{ch}"))
         else:
             say(Problem(source, where, "neither canvas nor image states a size"))
-    page = Page(canvas_id, index, image, cw, ch, plain_text(canvas.get("label")), manifest_id)
-    return page, _alto_link(canvas, res), crop
+    page = Page(canvas_id, index, image, cw, ch, plain_text(canvas.get("label")), manifest_id,
+                image_box=crop, target=target)
+    return page, _alto_link(canvas, res)
 
 
-def _paintings(canvas: Mapping) -> list[tuple[Any, bool]]:
-    """(body, paints the whole canvas) for each painting annotation, v2 and v3."""
-    found: list[tuple[Any, bool]] = []
+def _paintings(canvas: Mapping) -> list[tuple[Any, bool, Box | None]]:
+    """(body, paints the whole canvas, the ``#xywh=`` box it is painted at) for each painting
+    annotation, v2 and v3."""
+    found: list[tuple[Any, bool, Box | None]] = []
     for anno in as_list(canvas.get("images")):
         if isinstance(anno, Mapping):
-            full = "xywh=" not in str(anno.get("on") or "")
-            found += [(res, full) for res in as_list(anno.get("resource"))]
+            found += [(res, *_target(anno.get("on"))) for res in as_list(anno.get("resource"))]
     for page in as_list(canvas.get("items")):
         for anno in as_list(page.get("items") if isinstance(page, Mapping) else None):
             if not isinstance(anno, Mapping) or "painting" not in str(anno.get("motivation", "painting")):
                 continue
-            target = anno.get("target")
-            full = "xywh=" not in json.dumps(target) if target is not None else True
-            found += [(body, full) for body in as_list(anno.get("body"))]
+            found += [(body, *_target(anno.get("target"))) for body in as_list(anno.get("body"))]
     return found
 
 
-def _resolve(body: Any, full: bool, source: str, where: str,
-             say: Report) -> tuple[Mapping, Box | None, bool] | None:
+def _target(target: Any) -> tuple[bool, Box | None]:
+    """Whether an annotation target is the whole canvas, and its ``#xywh=`` box if it is not:
+    a string, or a SpecificResource with a FragmentSelector (v2 ``on``, v3 ``target``)."""
+    text = json.dumps(target) if target is not None else ""
+    if "xywh=" not in text:
+        return True, None
+    box = _fragment_box(text)
+    return False, box if box is not None and box.w > 0 and box.h > 0 else None
+
+
+def _resolve(body: Any, source: str, where: str, say: Report) -> tuple[Mapping, Box | None] | None:
     """Unwrap Choice (take the default/first) and SpecificResource (keep its region)."""
     crop = None
     for _ in range(4):  # Choice of SpecificResources and the like; bounded against cycles
         if not isinstance(body, Mapping):
-            return ({"id": body}, crop, full) if isinstance(body, str) else None
+            return ({"id": body}, crop) if isinstance(body, str) else None
         kind = type_of(body)
         if kind == "Choice":
             options = as_list(body.get("default")) + as_list(body.get("items") or body.get("item"))
@@ -273,22 +287,29 @@ def _resolve(body: Any, full: bool, source: str, where: str,
                 crop = crop or _selector_box(selector)
             body = body.get("source") or body.get("full")
         else:
-            return (body, crop, full) if id_of(body) else None
+            return (body, crop) if id_of(body) else None
     return None
 
 
 def _selector_box(selector: Any) -> Box | None:
+    """The image region an ``ImageApiSelector`` (``region``) or a ``FragmentSelector``
+    (``value``, ``xywh=``) selects."""
     if not isinstance(selector, Mapping):
         return None
     region = str(selector.get("region") or "")  # ImageApiSelector
     parts = region.split(",")
     if len(parts) == 4 and all(p.strip().isascii() and p.strip().isdigit() for p in parts):
-        values = [int(p) for p in parts]
-    else:
-        match = _XYWH.search(str(selector.get("value") or ""))  # FragmentSelector
-        if not match:
-            return None
-        values = [float(g) for g in match.groups()]
+        return _box([int(p) for p in parts])
+    return _fragment_box(str(selector.get("value") or ""))
+
+
+def _fragment_box(text: str) -> Box | None:
+    """The box of the first ``xywh=`` media fragment (pixel units) in ``text``."""
+    match = _XYWH.search(text)
+    return _box([float(g) for g in match.groups()]) if match else None
+
+
+def _box(values: list[float]) -> Box | None:
     if not all(abs(v) <= MAX_PIXELS for v in values):  # garbage, or infinity to round()
         return None
     return Box(*(round(v) for v in values))

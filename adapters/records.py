@@ -81,6 +81,16 @@ class Box:
             return None
         return Box(x0, y0, x1 - x0, y1 - y0)
 
+    def offset(self, dx: int, dy: int) -> "Box":
+        """The same box moved by dx, dy."""
+        return Box(self.x + dx, self.y + dy, self.w, self.h)
+
+    def intersect(self, other: "Box") -> "Box | None":
+        """The part of this box inside ``other``, or None when they do not overlap."""
+        x0, y0 = max(self.x, other.x), max(self.y, other.y)
+        x1, y1 = min(self.x + self.w, other.x + other.w), min(self.y + self.h, other.y + other.h)
+        return Box(x0, y0, x1 - x0, y1 - y0) if x1 > x0 and y1 > y0 else None
+
     def xywh(self) -> str:
         """The ``x,y,w,h`` form used by IIIF regions and media fragments (``#xywh=``)."""
         return f"{self.x},{self.y},{self.w},{self.h}"
@@ -127,6 +137,12 @@ class Page:
 
     ``width``/``height`` are the page's own coordinate space: the canvas size for IIIF, the
     image size otherwise. ``manifest`` is the IIIF manifest id when the page came from one.
+
+    How the image lies on a IIIF canvas (Presentation 3.0 §3 "SpecificResource", §5.3
+    "Canvas"): ``image_box`` is the part of the image, in image pixels, that the canvas shows
+    (an ``ImageApiSelector`` region or an ``xywh`` fragment of the painted resource); ``target``
+    is where on the canvas, in canvas units, it is painted (the painting annotation's
+    ``#xywh=`` target). None: all of the image, all of the canvas.
     """
 
     id: str
@@ -136,6 +152,8 @@ class Page:
     height: int = 0
     label: str = ""
     manifest: str | None = None
+    image_box: Box | None = None
+    target: Box | None = None
 
 
 @dataclass(frozen=True)
@@ -159,14 +177,20 @@ class Region:
         return int.from_bytes(hashlib.blake2b(ident, digest_size=8).digest(), "big") >> 1
 
     def canvas_box(self) -> Box:
-        """The box in the page's (canvas) coordinates, for ``#xywh=`` annotation targets."""
-        img = self.page.image
-        if not (img.width and img.height and self.page.width and self.page.height):
+        """The box in the page's (canvas) coordinates, for ``#xywh=`` annotation targets.
+
+        The part of the image the page shows (``Page.image_box``) is mapped onto where the
+        canvas paints it (``Page.target``) and the result clipped to that; without the sizes
+        to do so the box is returned as it is.
+        """
+        page, img = self.page, self.page.image
+        shown = page.image_box or (Box(0, 0, img.width, img.height) if img.width and img.height else None)
+        target = page.target or (Box(0, 0, page.width, page.height) if page.width and page.height else None)
+        if shown is None or target is None or shown == target or shown.w <= 0 or shown.h <= 0:
             return self.box
-        if (img.width, img.height) == (self.page.width, self.page.height):
-            return self.box
-        box = self.box.scale(self.page.width / img.width, self.page.height / img.height)
-        return box.clip(self.page.width, self.page.height) or box
+        box = self.box.offset(-shown.x, -shown.y).scale(target.w / shown.w, target.h / shown.h)
+        box = box.offset(target.x, target.y)
+        return box.intersect(target) or box
 
     def with_(self, **changes: Any) -> "Region":
         return replace(self, **changes)
@@ -180,6 +204,8 @@ class Region:
     def from_dict(cls, d: dict[str, Any]) -> "Region":
         page = dict(d["page"])
         page["image"] = ImageRef(**page["image"])
+        for name in ("image_box", "target"):  # absent from regions stored before they existed
+            page[name] = Box(**page[name]) if page.get(name) else None
         book = d.get("book")
         if book is not None:
             book = dict(book)

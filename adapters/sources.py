@@ -129,14 +129,15 @@ def read_sources(specs: Iterable[str], *, load: Loader | None = None, report: Re
         yield from reader.spec(spec, 0)
 
 
-def whole_image(page: Page, *, book: Book | None = None, source: str = "",
-                box: Box | None = None) -> Region | None:
-    """The region covering all of a page image (or ``box`` of it); None if its size is unknown."""
-    if box is None:
-        if not (page.image.width and page.image.height):
-            return None
-        box = Box(0, 0, page.image.width, page.image.height)
-    return Region(page=page, box=box, kind="image", book=book, source=source)
+def whole_image(page: Page, *, book: Book | None = None, source: str = "") -> Region | None:
+    """The region covering all of a page image, or the part of it the page shows
+    (``Page.image_box``); None if that is unknown or lies outside the image."""
+    width, height = page.image.width, page.image.height
+    if page.image_box is not None:
+        box = page.image_box.clip(width, height)
+    else:
+        box = Box(0, 0, width, height) if width and height else None
+    return Region(page=page, box=box, kind="image", book=book, source=source) if box else None
 
 
 class _Reader:
@@ -299,14 +300,15 @@ class _Reader:
     def manifest(self, data: bytes, where: str) -> Iterator[Region]:
         info = read_manifest(data, source=where, report=self.say)
         self.seen.add(info.id)
-        for page, alto, crop in zip(info.pages, info.alto, info.crops):
+        for page, alto in zip(info.pages, info.alto):
             if alto:
                 uri = _relative(alto, where)
                 yield from self.guarded(lambda: self.linked_layout(uri, page, info.book), uri)
                 continue
-            region = whole_image(page, book=info.book, source=where, box=crop)
+            region = whole_image(page, book=info.book, source=where)
             if region is None:
-                self.say(Problem(where, page.id, "image size unknown; canvas skipped"))
+                self.say(Problem(where, page.id, "image size unknown (or the part shown lies outside "
+                                                 "the image); canvas skipped"))
             else:
                 yield region
 

@@ -63,17 +63,22 @@ def picture_regions(page: Page, pictures: Iterable[Picture], texts: Callable[[],
                     *, book: Book | None, source: str, say: Report) -> list[Region]:
     """One region per picture of ``page``, clipped to its image, with caption and context.
 
-    A picture wholly outside the image is skipped with a Problem. Identical boxes are kept once
+    A picture wholly outside the image, or outside the part of it a IIIF canvas shows
+    (``Page.image_box``), is skipped with a Problem; one partly outside is cut to it. Identical boxes are kept once
     (docWORKS wraps a GraphicalElement in a same-sized picture block). ``texts`` is only called
     when a picture is kept: most pages have none, and reading their text is half the time.
     """
     img_w, img_h = page.image.width, page.image.height
+    shown = page.image_box  # a IIIF canvas may show only part of its image
+    outside = (f"the {img_w}x{img_h} page image" if shown is None
+               else f"the part {shown.xywh()} of the page image that its canvas shows")
     kept: list[tuple[Picture, Box]] = []
     for picture in pictures:
         box = picture.box.clip(img_w, img_h)
+        if box is not None and shown is not None:
+            box = box.intersect(shown)
         if box is None:
-            say(Problem(source, picture.where, f"box {picture.box.xywh()} lies outside the "
-                                               f"{img_w}x{img_h} page image; skipped"))
+            say(Problem(source, picture.where, f"box {picture.box.xywh()} lies outside {outside}; skipped"))
             continue
         kept.append((picture, box))
     if not kept:

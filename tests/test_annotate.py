@@ -154,6 +154,15 @@ def test_target_is_in_canvas_coordinates_not_image_pixels():
     assert v2["resource"][1] == {"@type": "oa:Tag", "chars": "Illustration"}
 
 
+def test_target_of_a_canvas_showing_part_of_its_image(corpus):
+    """Cookbook 0299: the canvas shows one region of a larger image; that region is the canvas."""
+    doc = json.loads((corpus / "iiif-cookbook/rendered/0299-region/manifest.json").read_bytes())
+    info = read_manifest(doc, source="0299")
+    region = Region(info.pages[0], Box(1768 + 100, 2423 + 200, 300, 400), "Illustration")
+    (canvas,) = canvases(doc)
+    assert annotation_v3(region, canvas, SERVED)["target"] == f"{canvas.id}#xywh=100,200,300,400"
+
+
 def test_uncaptioned_region_is_tagging_and_unknown_language_is_left_out():
     page = Page("https://example.org/c1", 0, ImageRef(100, 100, path="p.jpg"), 100, 100)
     region = Region(page, Box(10, 10, 50, 50), "GraphicalElement", tags=("map",), book=Book("b", language="German"))

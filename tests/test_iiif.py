@@ -7,7 +7,7 @@ import json
 import pytest
 
 from bookidx.adapters.iiif import kind_of, parse_json, read_collection, read_manifest
-from bookidx.adapters.records import Box
+from bookidx.adapters.records import Box, Region
 from bookidx.errors import SourceError
 
 COOKBOOK = "iiif-cookbook/rendered"
@@ -61,6 +61,69 @@ def test_0299_region_keeps_the_painted_part_of_the_image(corpus):
     assert (page.image.width, page.image.height) == (3536, 4999)
     assert (page.width, page.height) == (1768, 2080)
     assert info.crops == (Box(1768, 2423, 1768, 2080),)
+
+
+def test_0299_canvas_coordinates_of_a_canvas_showing_part_of_its_image(corpus):
+    """The canvas is the selected region: its own pixels map to the canvas from its corner."""
+    page = manifest(corpus, f"{COOKBOOK}/0299-region/manifest.json").pages[0]
+    assert page.image_box == Box(1768, 2423, 1768, 2080) and page.target is None
+    assert Region(page, Box(1768, 2423, 1768, 2080), "image").canvas_box() == Box(0, 0, 1768, 2080)
+    assert Region(page, Box(1868, 2623, 200, 400), "image").canvas_box() == Box(100, 200, 200, 400)
+
+
+def _painted(body, target="c1", width=1000, height=500):
+    return {"@context": "http://iiif.io/api/presentation/3/context.json", "id": "m", "type": "Manifest",
+            "items": [{"id": "c1", "type": "Canvas", "width": width, "height": height, "items": [
+                {"type": "AnnotationPage", "items": [{"type": "Annotation", "motivation": "painting",
+                                                      "body": body, "target": target}]}]}]}
+
+
+def test_canvas_box_maps_the_selected_image_region_onto_the_canvas():
+    """A 1000x500 canvas showing region 1000,1000,2000,1000 of a 4000x3000 image."""
+    service = {"id": "https://example.org/iiif/p1", "type": "ImageService3", "profile": "level1",
+               "width": 4000, "height": 3000}
+    body = {"type": "SpecificResource", "source": {"id": "https://example.org/iiif/p1/full/max/0/default.jpg",
+            "type": "Image", "service": [service]},
+            "selector": {"type": "ImageApiSelector", "region": "1000,1000,2000,1000"}}
+    page = read_manifest(_painted(body), source="m").pages[0]
+    assert (page.image.width, page.image.height, page.image_box) == (4000, 3000, Box(1000, 1000, 2000, 1000))
+    assert Region(page, Box(1000, 1000, 2000, 1000), "image").canvas_box() == Box(0, 0, 1000, 500)
+    assert Region(page, Box(2000, 1500, 400, 200), "image").canvas_box() == Box(500, 250, 200, 100)
+    # partly outside the part shown: cut to the canvas, not pushed past its edge
+    assert Region(page, Box(0, 0, 1200, 1100), "image").canvas_box() == Box(0, 0, 100, 50)
+
+
+@pytest.mark.parametrize("target", [
+    "c1#xywh=1000,500,1000,500",
+    {"type": "SpecificResource", "source": "c1", "selector": {"type": "FragmentSelector", "value": "xywh=1000,500,1000,500"}},
+])
+def test_canvas_box_maps_the_image_onto_its_painting_target(target):
+    body = {"id": "https://example.org/i.jpg", "type": "Image", "width": 4000, "height": 2000}
+    page = read_manifest(_painted(body, target, 2000, 1000), source="m").pages[0]
+    assert page.target == Box(1000, 500, 1000, 500) and page.image_box is None
+    assert Region(page, Box(0, 0, 4000, 2000), "image").canvas_box() == Box(1000, 500, 1000, 500)
+    assert Region(page, Box(2000, 1000, 400, 200), "image").canvas_box() == Box(1500, 750, 100, 50)
+
+
+def test_v2_painting_on_xywh_is_the_target():
+    doc = {"@context": "http://iiif.io/api/presentation/2/context.json", "@id": "m", "@type": "sc:Manifest",
+           "sequences": [{"canvases": [{"@id": "c1", "@type": "sc:Canvas", "width": 200, "height": 100, "images": [
+               {"@type": "oa:Annotation", "motivation": "sc:painting", "on": "c1#xywh=100,0,100,100",
+                "resource": {"@id": "http://x/i.jpg", "@type": "dctypes:Image", "width": 50, "height": 50}}]}]}]}
+    page = read_manifest(doc, source="m").pages[0]
+    assert Region(page, Box(0, 0, 50, 50), "image").canvas_box() == Box(100, 0, 100, 100)
+
+
+def test_image_to_canvas_transform_survives_the_index_round_trip():
+    page = read_manifest(_painted({"type": "SpecificResource", "source": {"id": "http://x/i.jpg", "type": "Image",
+                         "width": 4000, "height": 3000}, "selector": {"type": "ImageApiSelector", "region": "1000,1000,2000,1000"}},
+                         "c1#xywh=0,0,1000,500"), source="m").pages[0]
+    region = Region(page, Box(1000, 1000, 2000, 1000), "image")
+    again = Region.from_dict(json.loads(json.dumps(region.to_dict())))
+    assert again == region and again.canvas_box() == Box(0, 0, 1000, 500)
+    stored_before = region.to_dict()  # a region stored before pages had these fields
+    del stored_before["page"]["image_box"], stored_before["page"]["target"]
+    assert Region.from_dict(stored_before).page.image_box is None
 
 
 def test_0283_canvas_without_image_is_skipped_with_a_problem(corpus):

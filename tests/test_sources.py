@@ -250,6 +250,30 @@ def test_manifest_without_alto_is_one_whole_image_region_per_canvas(corpus):
     assert any("size unknown" in p.message and "zeroWidthCanvas" in p.source for p in problems)
 
 
+def test_canvas_showing_part_of_its_image_keeps_only_that_part_of_its_alto(tmp_path):
+    """ALTO describes the whole 4000x3000 scan; the canvas shows 1000,1000,2000,1000 of it."""
+    (tmp_path / "p1.xml").write_text(
+        '<alto xmlns="http://www.loc.gov/standards/alto/ns-v4#"><Layout><Page ID="P1" WIDTH="4000" HEIGHT="3000">'
+        '<PrintSpace><Illustration ID="in" HPOS="1200" VPOS="1100" WIDTH="400" HEIGHT="300"/>'
+        '<Illustration ID="across" HPOS="2800" VPOS="1800" WIDTH="600" HEIGHT="600"/>'
+        '<Illustration ID="out" HPOS="100" VPOS="100" WIDTH="500" HEIGHT="500"/></PrintSpace></Page></Layout></alto>')
+    body = {"type": "SpecificResource", "source": {"id": "https://example.org/i.jpg", "type": "Image",
+            "width": 4000, "height": 3000}, "selector": {"type": "ImageApiSelector", "region": "1000,1000,2000,1000"}}
+    canvas = {"id": "https://example.org/c1", "type": "Canvas", "width": 1000, "height": 500,
+              "seeAlso": [{"id": str(tmp_path / "p1.xml"), "format": "application/alto+xml"}],
+              "items": [{"type": "AnnotationPage", "items": [{"type": "Annotation", "motivation": "painting",
+                                                              "body": body, "target": "https://example.org/c1"}]}]}
+    (tmp_path / "m.json").write_text(json.dumps({"@context": "http://iiif.io/api/presentation/3/context.json",
+                                                 "id": "https://example.org/m", "type": "Manifest", "items": [canvas]}))
+    regions, problems = run([str(tmp_path / "m.json")])
+    assert [(r.block_id, r.box, r.canvas_box()) for r in regions] == [
+        ("in", Box(1200, 1100, 400, 300), Box(100, 50, 200, 150)),
+        ("across", Box(2800, 1800, 200, 200), Box(900, 400, 100, 100)),  # cut at the part shown
+    ]
+    assert [p.where.split(": ")[1] for p in problems] == ["Illustration out"]
+    assert "outside the part 1000,1000,2000,1000" in problems[0].message
+
+
 def _collection(path, members):
     path.write_text(json.dumps({"@context": "http://iiif.io/api/presentation/3/context.json",
                                 "id": path.as_uri(), "type": "Collection",
