@@ -29,7 +29,7 @@ from urllib.parse import unquote, urljoin
 
 from bookidx.errors import SourceError
 
-from .records import Book, Problem, Report
+from .records import IMAGE_EXTENSIONS, Book, Problem, Report, non_negative_int
 from .xml import local, parse_xml
 
 
@@ -53,7 +53,6 @@ class MetsInfo:
     pages: tuple[MetsPage, ...]
 
 
-_IMAGE_EXT = (".jpg", ".jpeg", ".jp2", ".j2k", ".tif", ".tiff", ".png", ".gif", ".webp")
 _ALTO_HINT = re.compile(r"alto|fulltext|full_text|ocr|text", re.I)
 _OTHER_XML_HINT = re.compile(r"tei|hocr|mods|mix|premis", re.I)
 _PAGE_HINT = re.compile(r"(?<![a-z])page(?![a-z])", re.I)
@@ -115,7 +114,7 @@ def _role(mimetype: str, uses: str, href: str) -> str:
     """"image", "alto", "page" (PAGE XML), "xml" (XML of unknown kind) or "" (anything else)."""
     mimetype = mimetype.lower().strip()
     name = href.rsplit("/", 1)[-1].lower()
-    if mimetype.startswith("image/") or (not mimetype and name.endswith(_IMAGE_EXT)):
+    if mimetype.startswith("image/") or (not mimetype and name.endswith(IMAGE_EXTENSIONS)):
         return "image"
     if "alto" in mimetype:
         return "alto"
@@ -174,7 +173,7 @@ def _pages(root, files: dict[str, tuple[str, str]], source: str, say: Report) ->
         if image is None and alto is None:
             say(Problem(source, where, "page has no image and no ALTO; skipped"))
             continue
-        order = _int(div.get("ORDER")) or position
+        order = non_negative_int(div.get("ORDER")) or position
         label = div.get("ORDERLABEL") or div.get("LABEL") or ""
         pages.append(MetsPage(order, div.get("ID", f"page{order}"), label,
                               files[image][1] if image else None, files[alto][1] if alto else None))
@@ -300,10 +299,3 @@ def _is_author(name_el) -> bool:
 
 def _text(el) -> str:
     return " ".join("".join(el.itertext()).split())
-
-
-def _int(value: str | None) -> int:
-    try:
-        return int(value or 0)
-    except ValueError:
-        return 0

@@ -23,7 +23,7 @@ from dataclasses import replace
 from bookidx.errors import SourceError
 
 from .alto import find_image
-from .records import MAX_PIXELS, Book, Box, ImageRef, Page, Problem, Region, Report
+from .records import MAX_PIXELS, Book, Box, ImageRef, Page, Problem, Region, Report, non_negative_int
 from .text import Block, Picture, picture_regions
 from .xml import local, parse_xml
 
@@ -57,7 +57,7 @@ def read_page(data: bytes, *, source: str, page: Page | None = None, book: Book 
     pages = [el for el in root if local(el.tag) == "Page"]
     regions: list[Region] = []
     for n, el in enumerate(pages):
-        width, height = (_int(el.get(a)) for a in ("imageWidth", "imageHeight"))
+        width, height = (non_negative_int(el.get(a)) for a in ("imageWidth", "imageHeight"))
         if not (width and height):
             say(Problem(source, f"line {el.sourceline}: Page imageWidth/imageHeight",
                         f"{el.get('imageWidth')!r} x {el.get('imageHeight')!r} is not a pixel "
@@ -68,13 +68,6 @@ def read_page(data: bytes, *, source: str, page: Page | None = None, book: Book 
         sy = img.height / height if img.height and height else 1.0
         regions.extend(_page_regions(el, record, sx, sy, book, source, say))
     return regions
-
-
-def _int(raw: str | None) -> int:
-    try:
-        return max(int(raw or 0), 0)
-    except ValueError:
-        return 0
 
 
 def _page_record(el, n: int, count: int, page: Page | None, width: int, height: int,
@@ -168,6 +161,6 @@ def _equiv(el) -> str:
     equivs = _kids(el, "TextEquiv")
     if not equivs:
         return ""
-    first = min(equivs, key=lambda e: _int(e.get("index")))
+    first = min(equivs, key=lambda e: non_negative_int(e.get("index")))
     unicode = next((c.text for c in first if local(c.tag) == "Unicode"), None) or ""
     return " ".join(unicode.split())

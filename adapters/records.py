@@ -18,6 +18,9 @@ from typing import Any, Callable
 # Beyond any real scan (JPEG stops at 65535 px, TIFF at 2**32): larger sizes and coordinates are
 # garbage, and 1e308 scaled up (or 1e400 in JSON) is infinity, which no integer box can hold.
 MAX_PIXELS = 2**31
+# File name endings of the page images bookidx reads (JPEG, JPEG 2000, TIFF, PNG, GIF, WebP).
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".jp2", ".j2k", ".jpf", ".tif", ".tiff", ".png", ".gif",
+                    ".webp")
 
 
 def non_negative_int(value: Any) -> int:

@@ -39,13 +39,11 @@ from .alto import find_image, read_alto
 from .iiif import kind_of, parse_json, read_collection, read_manifest
 from .mets import read_mets
 from .page import read_page
-from .records import Book, Box, ImageRef, Page, Problem, Region, Report
+from .records import IMAGE_EXTENSIONS, Book, Box, ImageRef, Page, Problem, Region, Report
 
 Loader = Callable[[str], bytes]
 
 MAX_DEPTH = 8  # nesting of collections and lists; real collections are 2-3 deep
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".jp2", ".j2k", ".jpf", ".tif", ".tiff", ".png", ".gif",
-                    ".webp")
 _LAYOUT_EXTENSIONS = (".xml", ".alto")
 _URL = re.compile(r"^[a-z][a-z0-9+.-]*://", re.I)
 _MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"II*\x00", b"MM\x00*", b"GIF8",

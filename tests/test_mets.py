@@ -133,6 +133,15 @@ def test_without_structmap_images_and_alto_pair_by_order():
     assert problems and problems[0].where == "structMap"
 
 
+def test_images_known_by_their_name_include_jpeg_2000_jpf():
+    """Without a MIMETYPE an image is known by its name, with the same endings as in folders."""
+    doc = b"""<mets xmlns="http://www.loc.gov/METS/" xmlns:xlink="http://www.w3.org/1999/xlink"><fileSec>
+      <fileGrp USE="MASTER"><file ID="I"><FLocat xlink:href="0001.JPF"/></file></fileGrp></fileSec>
+      <structMap TYPE="PHYSICAL"><div><div TYPE="page" ORDER="2.0"><fptr FILEID="I"/></div></div></structMap></mets>"""
+    page = read_mets(doc, source="/data/book/mets.xml").pages[0]
+    assert (page.order, page.image) == (2, "/data/book/0001.JPF")
+
+
 @pytest.mark.parametrize("data, message", [
     (b"<DIDL xmlns='urn:mpeg:mpeg21:2002:02-DIDL-NS'/>", "DIDL"),
     (b"<mets xmlns='http://www.loc.gov/METS/'><fileSec/></mets>", "no physical pages"),

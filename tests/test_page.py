@@ -75,6 +75,16 @@ def test_given_page_scales_to_a_smaller_image():
     assert regions[0].caption == "Fig. 3. The old mill at Dunkeld."
 
 
+def test_image_size_written_as_a_decimal_still_scales():
+    """``imageWidth="1200.0"`` is a size, read as every other size in the adapters is."""
+    data = (FIXTURES / "page-2019.xml").read_bytes()
+    width = data.split(b'imageWidth="', 1)[1].split(b'"', 1)[0]
+    decimal = data.replace(b'imageWidth="' + width + b'"', b'imageWidth="' + width + b'.0"', 1)
+    canvas = Page(id="c", index=0, image=ImageRef(600, 800, url="https://example.org/p1.jpg"), width=600, height=800)
+    assert [r.box for r in page_xml(FIXTURES / "page-2019.xml", decimal, page=canvas)[0]] == [
+        r.box for r in page_xml(FIXTURES / "page-2019.xml", page=canvas)[0]]
+
+
 def test_ocrd_page_agrees_with_its_alto_twin(corpus):
     """OCR-D ships the same ground truth as PAGE and ALTO: the same separators, the same boxes."""
     data = corpus / "ocrd-assets/kant_aufklaerung_1784/data"
