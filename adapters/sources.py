@@ -36,6 +36,7 @@ from PIL import Image
 from bookidx.errors import BookidxError, SourceError
 
 from .alto import find_image, read_alto
+from .folders import match_layouts, named_image, natural_key, same_stem, walk
 from .iiif import kind_of, parse_json, read_collection, read_manifest
 from .mets import read_mets
 from .page import read_page
@@ -49,8 +50,6 @@ _URL = re.compile(r"^[a-z][a-z0-9+.-]*://", re.I)
 _MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"II*\x00", b"MM\x00*", b"GIF8",
           b"\x00\x00\x00\x0cjP  \r\n\x87\n", b"\xffO\xffQ")
 _ROOT = re.compile(rb"<(?![?!])(?:[A-Za-z_][\w.-]*:)?([A-Za-z_][\w.-]*)")
-_ALTO_FILENAME = re.compile(rb"<(?:\w+:)?fileName>\s*([^<]*?)\s*</", re.S)
-_PAGE_FILENAME = re.compile(rb"imageFilename\s*=\s*[\"']([^\"']*)[\"']")
 
 
 def read_local(uri: str) -> bytes:
@@ -193,16 +192,16 @@ class _Reader:
         readers find it), else a sibling matched as in a folder, else a URL it names."""
         if _URL.match(where):  # a remote layout file can only name a remote image
             return self.remote(data, kind)
-        named = find_image(where, _named_image(data, kind))
+        named = find_image(where, named_image(data, kind))
         if named is None:
             folder = os.path.dirname(where) or "."
-            images = [p for p in _walk(folder, max_depth=2) if p.lower().endswith(IMAGE_EXTENSIONS)]
-            named = _match([(where, kind, "")], images).get(where)
+            images = [p for p in walk(folder, max_depth=2) if p.lower().endswith(IMAGE_EXTENSIONS)]
+            named = match_layouts([(where, kind, "")], images).get(where)
         return self.image_page(named, None, 0) if named else self.remote(data, kind)
 
     def remote(self, data: bytes, kind: str) -> Page | None:
         """A page for a layout file whose image is named by an http(s) URL (size unknown)."""
-        named = _named_image(data, kind)
+        named = named_image(data, kind)
         if re.match(r"^https?://", named, re.I):
             return Page(named, 0, ImageRef(url=named))
         return None
@@ -219,7 +218,7 @@ class _Reader:
         """The METS files under a folder, then the ALTO/PAGE files (with their images) and the
         images that no METS file claims, then IIIF documents."""
         images, layouts, mets, others = [], [], [], []
-        for path in _walk(folder):
+        for path in walk(folder):
             lower = path.lower()
             if lower.endswith(IMAGE_EXTENSIONS):
                 images.append(path)
@@ -231,7 +230,7 @@ class _Reader:
                     continue
                 kind = sniff(data, path)
                 if kind in ("alto", "page"):
-                    layouts.append((path, kind, _named_image(data, kind)))
+                    layouts.append((path, kind, named_image(data, kind)))
                 elif kind == "mets":
                     mets.append(path)
                 elif kind.startswith("iiif"):
@@ -244,16 +243,16 @@ class _Reader:
             yield from self.spec(path, 0)
         # One layout per image: ALTO before PAGE when both describe the same scan.
         layouts.sort(key=lambda item: item[1] != "alto")
-        found = _match(layouts, images)
+        found = match_layouts(layouts, images)
         used: set[str] = set()
-        work = [(_natural(path), "image", path, "") for path in images if path not in found.values()]
+        work = [(natural_key(path), "image", path, "") for path in images if path not in found.values()]
         for path, kind, _ in layouts:
             image = found.get(path)
             if image is not None and image in used:
                 self.say(Problem(path, "", f"{image} already has a layout file; skipped"))
                 continue
             used.add(image)
-            work.append((_natural(image or path), kind, path, image))
+            work.append((natural_key(image or path), kind, path, image))
         for _, kind, path, image in sorted(work, key=lambda item: item[0]):
             yield from self.guarded(lambda: self.folder_item(kind, path, image), path)
         for path in others:
@@ -275,7 +274,7 @@ class _Reader:
     def mets_page(self, entry, book: Book, where: str) -> list[Region]:
         image = entry.image
         if image and not _URL.match(image) and not os.path.isfile(image):
-            other = next((c for c in _same_stem(image) if os.path.isfile(c)), None)
+            other = next((c for c in same_stem(image) if os.path.isfile(c)), None)
             self.say(Problem(where, entry.page_id, f"image {image} does not exist" + (
                 f"; using {other}" if other else "; page skipped")))
             image = other
@@ -366,69 +365,6 @@ def _image_size(where: str, data: bytes | None) -> tuple[int, int]:
         raise SourceError(f"image too large to open safely: {exc}", where) from None
     except OSError as exc:
         raise SourceError(f"not a readable image: {exc}", where) from None
-
-
-def _named_image(data: bytes, kind: str) -> str:
-    """The image file an ALTO (sourceImageInformation/fileName) or PAGE (imageFilename) names."""
-    match = (_ALTO_FILENAME if kind == "alto" else _PAGE_FILENAME).search(data[:262144])
-    return match.group(1).decode("utf-8", "replace").strip() if match else ""
-
-
-def _match(layouts: list[tuple[str, str, str]], images: list[str]) -> dict[str, str]:
-    """Layout path -> image path for (path, kind, named image) layouts: by the file name the
-    layout names, then by the layout's own stem, then by the last number in both names when
-    that number is unique among the images and among the layouts of that kind."""
-    by_name = {os.path.basename(p).lower(): p for p in images}
-    by_stem = {_stem(p): p for p in images}
-    numbers = [_number(p) for p in images]
-    by_number = {n: p for n, p in zip(numbers, images) if n is not None and numbers.count(n) == 1}
-    layout_numbers = [(kind, _number(path)) for path, kind, _ in layouts]
-    found = {}
-    for (path, kind, named), key in zip(layouts, layout_numbers):
-        base = re.split(r"[/\\]", named)[-1].lower() if named else ""
-        image = (by_name.get(base) or by_stem.get(_stem(base))) if base else None
-        image = image or by_stem.get(_stem(path))
-        if image is None and key[1] is not None and layout_numbers.count(key) == 1:
-            image = by_number.get(key[1])
-        if image:
-            found[path] = image
-    return found
-
-
-def _stem(path: str) -> str:
-    return os.path.splitext(os.path.basename(path))[0].lower()
-
-
-def _number(path: str) -> int | None:
-    digits = re.findall(r"\d+", _stem(path))
-    return int(digits[-1]) if digits else None
-
-
-def _same_stem(path: str) -> list[str]:
-    """Other image files with the same stem (METS says .jp2, the folder holds .jpg)."""
-    stem = os.path.splitext(path)[0]
-    return [stem + ext for ext in IMAGE_EXTENSIONS if stem + ext != path]
-
-
-def _natural(path: str) -> list:
-    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", path)]
-
-
-def _walk(folder: str, max_depth: int = 64) -> list[str]:
-    """Files under a folder (hidden ones skipped), in natural order."""
-    found, visited = [], set()
-    base_depth = folder.rstrip(os.sep).count(os.sep)
-    for root, dirs, files in os.walk(folder, followlinks=True):
-        real = os.path.realpath(root)
-        if real in visited:  # a symlinked folder seen before: a link cycle or a duplicate
-            dirs[:] = []
-            continue
-        visited.add(real)
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
-        if root.count(os.sep) - base_depth >= max_depth:
-            dirs[:] = []
-        found += [os.path.join(root, f) for f in files if not f.startswith(".")]
-    return sorted(found, key=_natural)
 
 
 def _relative(ref: str, where: str) -> str:
