@@ -14,6 +14,7 @@ import sqlite3
 
 import numpy as np
 import pytest
+from bookidx.embed import model_identity
 from bookidx.adapters.records import Book, Box, ImageRef, Page, Region
 from bookidx.classify import (
     CLASSES,

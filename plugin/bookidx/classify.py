@@ -35,6 +35,7 @@ import numpy as np
 
 from .embed import Embedder
 from .errors import BadRequest, ConfigError, IndexMismatch, NotFound, SourceError
+from .embed import model_identity
 from .meta import plain, write_json
 from .store import Index
 
@@ -110,7 +111,7 @@ class Classifier:
         Raises:
             IndexMismatch: ``model`` (an index's ``info["model"]``) is not the classifier's.
         """
-        if plain(dict(model)) != plain(self.model):
+        if plain(model_identity(model)) != plain(model_identity(self.model)):
             raise IndexMismatch(
                 f"the classifier was made for model {self.model.get('model')!r} ({self.model.get('ndim')}-d); "
                 f"{where} holds {model.get('model')!r} ({model.get('ndim')}-d) vectors: train it again on this index",
@@ -192,7 +193,7 @@ def zero_shot(
         rows.append(mean / max(float(np.linalg.norm(mean)), 1e-12))
     weights = TEMPERATURE * np.stack(rows).astype(np.float32)
     return Classifier(
-        classes, weights, np.zeros(len(classes), np.float32), plain(dict(model or embedder.info)), "zeroshot",
+        classes, weights, np.zeros(len(classes), np.float32), plain(model_identity(model or embedder.info)), "zeroshot",
         {"prompts": {c: list(prompts[c]) if not isinstance(prompts[c], str) else [prompts[c]] for c in classes},
          "temperature": TEMPERATURE},
     )
@@ -360,7 +361,7 @@ def train(
     if len(classes) == 2:  # scikit-learn keeps one row for two classes: softmax([0, z]) = sigmoid(z)
         weights, bias = np.vstack([np.zeros_like(weights), weights]), np.concatenate([[0.0], bias]).astype(np.float32)
     details = {"C": best[1], "items": len(y), "evaluation": evaluation.to_dict()}
-    return Classifier(classes, weights, bias, plain(dict(model)), "logistic", details), evaluation
+    return Classifier(classes, weights, bias, plain(model_identity(model)), "logistic", details), evaluation
 
 
 def read_labels(path: str | Path, index: Index) -> tuple[list[int], list[str]]:

@@ -122,6 +122,16 @@ def load_embedder(name: str, **options: Any) -> Embedder:
     )
 
 
+#: What vectors depend on: two records with the same identity make comparable vectors.
+IDENTITY = ("model", "ndim", "preprocess")
+
+
+def model_identity(model_info: dict[str, Any]) -> dict[str, Any]:
+    """The parts of a model record (``Embedder.info`` or an index's ``info["model"]``) that
+    vectors depend on; other fields (such as ``supports_text``) may differ."""
+    return {key: model_info.get(key) for key in IDENTITY}
+
+
 def load_for_index(model_info: dict[str, Any], **options: Any) -> Embedder:
     """The query-time model for an index: the recorded model with its recorded preprocessing.
 

@@ -33,6 +33,7 @@ import numpy as np
 
 from .adapters.records import Region
 from .config import IndexConfig
+from .embed import model_identity
 from .errors import BadRequest, ConfigError, IndexMismatch
 
 SCHEMA_VERSION = 2
@@ -389,9 +390,7 @@ def read_info(path: Path) -> dict:
 
 
 def check_model(path: Path, info: dict, model_info: dict, config: IndexConfig) -> None:
-    identity = ("model", "ndim", "preprocess")  # what vectors depend on
-    old = plain({k: info["model"].get(k) for k in identity})
-    new = plain({k: model_info.get(k) for k in identity})
+    old, new = plain(model_identity(info["model"])), plain(model_identity(model_info))
     if plain(old) != new:
         describe = lambda m: f"{m['model']!r} ({m['ndim']}-d, preprocess {json.dumps(m['preprocess'], sort_keys=True)})"  # noqa: E731
         raise IndexMismatch(
