@@ -15,21 +15,21 @@ failing that its PAGE XML or an XML file of unknown kind, which sources.py sniff
 so ``mets:``, ``METS:`` and default-namespace documents read alike (and the wrong xlink namespace
 of docWORKS files does not matter).
 
-Pure: hrefs are resolved against the METS location but not checked; sources.py checks that
-files exist. MPEG-21 DIDL and BnF refNum are recognised and refused with a clear SourceError.
+Pure: hrefs are resolved against the METS location (uris.resolve: ``file://./`` and relative
+hrefs from its folder or URL) but not checked; sources.py checks that files exist. MPEG-21
+DIDL and BnF refNum are recognised and refused with a clear SourceError.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from typing import Iterable, NamedTuple
-from urllib.parse import unquote, urljoin
 
 from bookidx.errors import SourceError
 
 from .records import IMAGE_EXTENSIONS, Book, Problem, Report, non_negative_int
+from .uris import resolve
 from .xml import local, parse_xml
 
 
@@ -101,7 +101,7 @@ def _files(root, source: str) -> dict[str, tuple[str, str]]:
                      and local(loc.tag) == "FLocat" and _href(loc)), "")
         uses = " ".join(g.get("USE", "") + " " + g.get("ID", "")
                         for g in el.iterancestors() if local(g.tag) == "fileGrp")
-        files[el.get("ID", "")] = (_role(el.get("MIMETYPE", ""), uses, href), _resolve(href, source))
+        files[el.get("ID", "")] = (_role(el.get("MIMETYPE", ""), uses, href), resolve(href, source, encoded=True) if href else "")
     return files
 
 
@@ -127,22 +127,6 @@ def _role(mimetype: str, uses: str, href: str) -> str:
             return "page"
         return "alto" if _ALTO_HINT.search(uses) and not _OTHER_XML_HINT.search(uses) else "xml"
     return ""
-
-
-def _resolve(href: str, source: str) -> str:
-    """An href as a local path or a URL, relative ones taken from the METS document's folder."""
-    if not href:
-        return ""
-    if href.startswith("file://"):
-        path = unquote(href[len("file://"):])
-        if path.startswith("/"):  # file:///abs/path
-            return path
-        href = path  # file://./x and file://x are relative in practice
-    if re.match(r"^[a-z][a-z0-9+.-]*://", href, re.I):
-        return href
-    if re.match(r"^https?://", source, re.I):
-        return urljoin(source, href)
-    return os.path.normpath(os.path.join(os.path.dirname(source), unquote(href)))
 
 
 def _pages(root, files: dict[str, tuple[str, str]], source: str, say: Report) -> list[MetsPage]:

@@ -29,7 +29,7 @@ import io
 import os
 import re
 from typing import Callable, Iterable, Iterator
-from urllib.parse import unquote, urljoin, urlparse
+from urllib.parse import urlparse
 
 from PIL import Image
 
@@ -41,35 +41,15 @@ from .iiif import kind_of, parse_json, read_collection, read_manifest
 from .mets import read_mets
 from .page import read_page
 from .records import IMAGE_EXTENSIONS, Book, Box, ImageRef, Page, Problem, Region, Report
+from .uris import is_url, read_local, resolve, uri_to_path
 
 Loader = Callable[[str], bytes]
 
 MAX_DEPTH = 8  # nesting of collections and lists; real collections are 2-3 deep
 _LAYOUT_EXTENSIONS = (".xml", ".alto")
-_URL = re.compile(r"^[a-z][a-z0-9+.-]*://", re.I)
 _MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"II*\x00", b"MM\x00*", b"GIF8",
           b"\x00\x00\x00\x0cjP  \r\n\x87\n", b"\xffO\xffQ")
 _ROOT = re.compile(rb"<(?![?!])(?:[A-Za-z_][\w.-]*:)?([A-Za-z_][\w.-]*)")
-
-
-def read_local(uri: str) -> bytes:
-    """The default loader: local paths and ``file://`` URLs only.
-
-    Raises:
-        SourceError: for http(s) URLs (a fetcher must be supplied) and unreadable files.
-    """
-    if uri.startswith("file://"):
-        uri = unquote(urlparse(uri).path)
-    elif _URL.match(uri):
-        raise SourceError("remote source: a fetcher must be supplied as load= "
-                          "(the CLI passes bookidx's HTTP fetcher)", uri)
-    try:
-        with open(uri, "rb") as handle:
-            return handle.read()
-    except OSError as exc:
-        raise SourceError(f"cannot read: {exc.strerror or exc}", uri) from None
-    except ValueError:  # a NUL byte, e.g. from "%00" in a METS href
-        raise SourceError("cannot read: the path holds a NUL byte", repr(uri)) from None
 
 
 def sniff(data: bytes, name: str) -> str:
@@ -145,15 +125,17 @@ class _Reader:
         self.seen: set[str] = set()
 
     def spec(self, spec: str, depth: int) -> Iterator[Region]:
-        spec = spec.strip()
-        if spec.startswith("file://"):
-            spec = unquote(urlparse(spec).path)
+        try:
+            spec = uri_to_path(spec.strip())
+        except SourceError as exc:
+            self.say(_problem(exc, spec))
+            return
         if spec in self.seen:
             self.say(Problem(spec, "", "already read; skipped (listed twice, or a collection loop)"))
             return
         self.seen.add(spec)
         try:
-            if not _URL.match(spec) and os.path.isdir(spec):
+            if not is_url(spec) and os.path.isdir(spec):
                 yield from self.folder(spec)
             else:
                 yield from self.document(self.load(spec), spec, depth)
@@ -190,7 +172,7 @@ class _Reader:
     def image_beside(self, data: bytes, where: str, kind: str) -> Page | None:
         """The image a lone ALTO/PAGE file describes: the file it names (found as the layout
         readers find it), else a sibling matched as in a folder, else a URL it names."""
-        if _URL.match(where):  # a remote layout file can only name a remote image
+        if is_url(where):  # a remote layout file can only name a remote image
             return self.remote(data, kind)
         named = find_image(where, named_image(data, kind))
         if named is None:
@@ -209,7 +191,7 @@ class _Reader:
     def image_page(self, where: str, data: bytes | None, index: int, label: str = "") -> Page:
         """A page for one image file, its size read from the header only (never decoded)."""
         width, height = _image_size(where, data)
-        path = None if _URL.match(where) else os.path.abspath(where)
+        path = None if is_url(where) else os.path.abspath(where)
         image = ImageRef(width, height, path=path, url=where if path is None else None)
         label = label or os.path.splitext(os.path.basename(urlparse(where).path))[0]
         return Page(path or where, index, image, width, height, label)
@@ -273,7 +255,7 @@ class _Reader:
 
     def mets_page(self, entry, book: Book, where: str) -> list[Region]:
         image = entry.image
-        if image and not _URL.match(image) and not os.path.isfile(image):
+        if image and not is_url(image) and not os.path.isfile(image):
             other = next((c for c in same_stem(image) if os.path.isfile(c)), None)
             self.say(Problem(where, entry.page_id, f"image {image} does not exist" + (
                 f"; using {other}" if other else "; page skipped")))
@@ -287,11 +269,11 @@ class _Reader:
             data = self.load(entry.alto)
             kind = sniff(data, entry.alto)
             if kind in ("alto", "page"):
-                page = (Page(image, index, ImageRef(url=image), label=label) if _URL.match(image)
+                page = (Page(image, index, ImageRef(url=image), label=label) if is_url(image)
                         else self.image_page(image, None, index, label))
                 return self.layout(data, entry.alto, kind, _with_id(page, where, entry.page_id), book)
             self.say(Problem(entry.alto, "", f"{kind} document, not ALTO or PAGE; page indexed whole"))
-        page = self.image_page(image, self.load(image) if _URL.match(image) else None, index, label)
+        page = self.image_page(image, self.load(image) if is_url(image) else None, index, label)
         return list(_some(whole_image(_with_id(page, where, entry.page_id), book=book, source=where)))
 
     def manifest(self, data: bytes, where: str) -> Iterator[Region]:
@@ -299,7 +281,7 @@ class _Reader:
         self.seen.add(info.id)
         for page, alto in zip(info.pages, info.alto):
             if alto:
-                uri = _relative(alto, where)
+                uri = resolve(alto, where)
                 yield from self.guarded(lambda: self.linked_layout(uri, page, info.book), uri)
                 continue
             region = whole_image(page, book=info.book, source=where)
@@ -322,7 +304,7 @@ class _Reader:
             self.say(Problem(where, "", f"nested deeper than {MAX_DEPTH} levels; members skipped"))
             return
         for member in members:
-            yield from self.spec(_relative(member, where), depth + 1)
+            yield from self.spec(resolve(member, where), depth + 1)
 
     def listing(self, data: bytes, where: str, depth: int) -> Iterator[Region]:
         if depth >= MAX_DEPTH:
@@ -331,7 +313,7 @@ class _Reader:
         for line in data.decode("utf-8-sig", errors="replace").splitlines():
             line = line.strip()
             if line and not line.startswith("#"):
-                yield from self.spec(_relative(line, where), depth + 1)
+                yield from self.spec(resolve(line, where), depth + 1)
 
     def guarded(self, regions: Callable[[], Iterable[Region]], where: str) -> Iterator[Region]:
         """The regions of one page or file; an error there becomes a problem, not a crash."""
@@ -365,12 +347,3 @@ def _image_size(where: str, data: bytes | None) -> tuple[int, int]:
         raise SourceError(f"image too large to open safely: {exc}", where) from None
     except OSError as exc:
         raise SourceError(f"not a readable image: {exc}", where) from None
-
-
-def _relative(ref: str, where: str) -> str:
-    """A member or list entry, taken relative to the document that names it."""
-    if _URL.match(ref) or os.path.isabs(ref):
-        return ref
-    if _URL.match(where):
-        return urljoin(where, ref)
-    return os.path.normpath(os.path.join(os.path.dirname(where), ref))

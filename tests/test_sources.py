@@ -8,9 +8,12 @@ import os
 
 import pytest
 
+from bookidx.adapters.mets import read_mets
 from bookidx.adapters.records import Box
-from bookidx.adapters.sources import MAX_DEPTH, read_local, read_sources, sniff
+from bookidx.adapters.sources import MAX_DEPTH, read_sources, sniff
+from bookidx.adapters.uris import read_local
 from bookidx.errors import SourceError
+from bookidx.fetch import Fetcher
 
 COOKBOOK = "https://iiif.io/api/cookbook/recipe/0068-newspaper/"
 VOGUE = "https://raw.githubusercontent.com/altomator/IIIF/main/collection/X/"
@@ -77,6 +80,29 @@ def test_default_loader_refuses_http_and_reads_file_urls(tmp_path):
     assert read_local((tmp_path / "a b.txt").as_uri()) == b"x"
     with pytest.raises(SourceError, match="cannot read"):
         read_local(str(tmp_path / "missing.xml"))
+
+
+def test_file_uris_name_the_same_file_as_specs_in_mets_and_to_the_fetcher(chapbooks, tmp_path, monkeypatch):
+    """``file://./x`` is relative (as METS writes it) wherever it is read; it once became ``/x``."""
+    name, size = next(iter(chapbook_sizes(chapbooks).items()))
+    image = tmp_path / "dir x" / "p.jpg"
+    image.parent.mkdir()
+    image.symlink_to(chapbooks / "images" / name)
+    monkeypatch.chdir(tmp_path)
+    relative = "file://./dir%20x/p.jpg"
+    for spec in (relative, image.as_uri(), "file://localhost" + image.as_uri()[len("file://"):]):
+        regions, problems = run([spec])
+        assert problems == [] and regions[0].box == Box(0, 0, *size), spec
+        assert os.path.samefile(regions[0].page.image.path, image)
+    mets = read_mets(b'<mets xmlns="http://www.loc.gov/METS/" xmlns:xlink="http://www.w3.org/1999/xlink"><fileSec>'
+                     b'<fileGrp USE="IMAGE"><file ID="I" MIMETYPE="image/jpeg"><FLocat xlink:href="' + relative.encode() +
+                     b'"/></file></fileGrp></fileSec><structMap TYPE="PHYSICAL"><div><div TYPE="page"><fptr FILEID="I"/>'
+                     b'</div></div></structMap></mets>', source=str(tmp_path / "mets.xml"))
+    assert mets.pages[0].image == str(image)
+    with Fetcher() as fetcher:
+        assert fetcher.load(relative) == read_local(relative) == image.read_bytes()
+    _, problems = run(["file://elsewhere/dir%20x/p.jpg"])
+    assert [p.message for p in problems] == ["file URI on another host (elsewhere) cannot be read"]
 
 
 # ---- folders ----------------------------------------------------------------------------------

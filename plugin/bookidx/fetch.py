@@ -11,7 +11,8 @@ host at a time, however many worker threads ask. A re-run fetches nothing twice:
 temporary file and renamed into place so a killed run never leaves half a file behind.
 
 Adapters receive :meth:`Fetcher.load` as their ``load`` callable: it reads http(s) URLs, local
-paths and ``file://`` URIs alike.
+paths and ``file://`` URIs alike (the latter two through the adapters' one local reader,
+:func:`bookidx.adapters.uris.read_local`).
 """
 
 from __future__ import annotations
@@ -30,13 +31,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 from urllib.parse import urlsplit
-from urllib.request import url2pathname
 
 import requests
 from requests.adapters import HTTPAdapter
 
 from . import __version__
-from .errors import FetchError, PayloadTooLarge, SourceError
+from .adapters.uris import read_local, scheme
+from .errors import FetchError, PayloadTooLarge
 
 log = logging.getLogger("bookidx.fetch")
 
@@ -150,22 +151,12 @@ class Fetcher:
             FetchError: as :meth:`get`, or an unsupported URI scheme.
             SourceError: a local file cannot be read.
         """
-        parts = urlsplit(uri)
-        scheme = parts.scheme.lower()
-        if scheme in ("http", "https"):
+        kind = scheme(uri)
+        if kind in ("http", "https"):
             return self.get(uri)
-        if scheme == "file":
-            path = _file_path(parts.netloc, parts.path)
-        elif len(scheme) > 1:  # a one-letter scheme is a Windows drive: C:\scans\0001.jpg
-            raise FetchError(f"unsupported URI scheme {scheme!r}", parameter=uri)
-        else:
-            path = uri
-        try:
-            return Path(path).read_bytes()
-        except OSError as e:
-            raise SourceError(f"cannot read: {e.strerror or e}", parameter=path) from None
-        except ValueError:  # a NUL byte, e.g. from "%00" in a METS href
-            raise SourceError("cannot read: the path holds a NUL byte", parameter=repr(path)) from None
+        if kind not in ("", "file"):
+            raise FetchError(f"unsupported URI scheme {kind!r}", parameter=uri)
+        return read_local(uri)
 
     def close(self) -> None:
         """Stop: pending backoff waits end with FetchError, pooled connections close."""
@@ -314,17 +305,6 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
         when = when.replace(tzinfo=timezone.utc)
     now_dt = datetime.fromtimestamp(time.time() if now is None else now, timezone.utc)
     return max(0.0, (when - now_dt).total_seconds())
-
-
-def _file_path(netloc: str, path: str) -> str:
-    """The local path of a file URI; ``file://./images/1.tif`` (as METS writes) stays relative."""
-    local = url2pathname(path)
-    if netloc in ("", "localhost"):
-        return local
-    if netloc in (".", ".."):
-        return netloc + local
-    raise FetchError(f"file URI on another host ({netloc}) cannot be read",
-                     parameter=f"file://{netloc}{path}")
 
 
 def _int_or_none(value: str | None) -> int | None:
