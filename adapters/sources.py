@@ -18,6 +18,11 @@ What each page yields:
   rather than indexed as a whole page: a later run with the file present then adds the right
   regions instead of leaving a misleading whole-page entry.
 
+A document fetched from the web may name only http(s) URLs (its relative references are
+resolved against its URL): a ``file:`` URI or a local image there is refused with a Problem
+naming the document and the reference, so a remote source can never make the indexer read, crop
+or serve a local file. Local sources may name anything.
+
 Broken sources never stop a run: each is reported as a Problem naming the file, and reading
 goes on with the next one. IIIF collections are followed recursively with a visited set (so
 loops end) and a depth limit.
@@ -41,7 +46,7 @@ from .iiif import kind_of, parse_json, read_collection, read_manifest
 from .mets import read_mets
 from .page import read_page
 from .records import IMAGE_EXTENSIONS, Book, Box, ImageRef, Page, Problem, Region, Report
-from .uris import is_url, read_local, resolve, uri_to_path
+from .uris import is_http, is_url, read_local, resolve, uri_to_path
 
 Loader = Callable[[str], bytes]
 
@@ -254,6 +259,8 @@ class _Reader:
                                     f"{where}#{mets_page.page_id}")
 
     def mets_page(self, entry, book: Book, where: str) -> list[Region]:
+        if not (self.allowed(entry.image, where, entry.page_id) and self.allowed(entry.alto, where, entry.page_id)):
+            return []
         image = entry.image
         if image and not is_url(image) and not os.path.isfile(image):
             other = next((c for c in same_stem(image) if os.path.isfile(c)), None)
@@ -280,9 +287,12 @@ class _Reader:
         info = read_manifest(data, source=where, report=self.say)
         self.seen.add(info.id)
         for page, alto in zip(info.pages, info.alto):
+            if not self.allowed(page.image.uri, where, page.id):
+                continue
             if alto:
-                uri = resolve(alto, where)
-                yield from self.guarded(lambda: self.linked_layout(uri, page, info.book), uri)
+                uri = self.follow(alto, where, page.id)
+                if uri is not None:
+                    yield from self.guarded(lambda: self.linked_layout(uri, page, info.book), uri)
                 continue
             region = whole_image(page, book=info.book, source=where)
             if region is None:
@@ -304,7 +314,9 @@ class _Reader:
             self.say(Problem(where, "", f"nested deeper than {MAX_DEPTH} levels; members skipped"))
             return
         for member in members:
-            yield from self.spec(resolve(member, where), depth + 1)
+            uri = self.follow(member, where)
+            if uri is not None:
+                yield from self.spec(uri, depth + 1)
 
     def listing(self, data: bytes, where: str, depth: int) -> Iterator[Region]:
         if depth >= MAX_DEPTH:
@@ -312,8 +324,23 @@ class _Reader:
             return
         for line in data.decode("utf-8-sig", errors="replace").splitlines():
             line = line.strip()
-            if line and not line.startswith("#"):
-                yield from self.spec(resolve(line, where), depth + 1)
+            uri = self.follow(line, where) if line and not line.startswith("#") else None
+            if uri is not None:
+                yield from self.spec(uri, depth + 1)
+
+    def follow(self, ref: str, where: str, what: str = "") -> str | None:
+        """Where a reference made in the document at ``where`` points, if it may be followed."""
+        uri = resolve(ref, where)
+        return uri if self.allowed(uri, where, what, ref) else None
+
+    def allowed(self, uri: str | None, where: str, what: str = "", written: str | None = None) -> bool:
+        """Whether the document at ``where`` may name ``uri``: one fetched from the web may name
+        only http(s) URLs, so that a remote source cannot make bookidx read local files."""
+        if not uri or not is_url(where) or is_http(uri):
+            return True
+        self.say(Problem(where, what, f"names {written or uri!r}, which is not an http(s) URL: a "
+                                      "document from the web may not name local files; skipped"))
+        return False
 
     def guarded(self, regions: Callable[[], Iterable[Region]], where: str) -> Iterator[Region]:
         """The regions of one page or file; an error there becomes a problem, not a crash."""

@@ -300,6 +300,58 @@ def test_canvas_showing_part_of_its_image_keeps_only_that_part_of_its_alto(tmp_p
     assert "outside the part 1000,1000,2000,1000" in problems[0].message
 
 
+def test_a_document_from_the_web_cannot_make_the_reader_open_local_files(tmp_path):
+    """Collections, lists, manifests (ALTO links and images) and METS fetched over http(s) may
+    name only http(s) URLs: a file URI there is refused and reported, never read, and a path is
+    a reference relative to the document's URL (RFC 3986), so it is fetched from that site."""
+    secret = tmp_path / "secret.xml"
+    secret.write_bytes(b'<alto><Layout><Page WIDTH="10" HEIGHT="10"><PrintSpace><Illustration HPOS="0" '
+                       b'VPOS="0" WIDTH="9" HEIGHT="9"/></PrintSpace></Page></Layout></alto>')
+    site = "https://example.org/"
+
+    def canvas(n, image, alto=None):
+        return {"id": f"{site}c{n}", "type": "Canvas", "width": 10, "height": 10,
+                **({"seeAlso": [{"id": alto, "format": "application/alto+xml"}]} if alto else {}),
+                "items": [{"type": "AnnotationPage", "items": [{"type": "Annotation", "motivation": "painting",
+                           "target": f"{site}c{n}", "body": {"id": image, "type": "Image", "width": 10, "height": 10}}]}]}
+    manifest = {"@context": "http://iiif.io/api/presentation/3/context.json", "id": f"{site}m.json", "type": "Manifest",
+                "items": [canvas(1, secret.as_uri()), canvas(2, f"{site}2.jpg", str(secret)),
+                          canvas(3, f"{site}3.jpg", "secret.xml")]}
+    mets = (b'<mets xmlns="http://www.loc.gov/METS/" xmlns:xlink="http://www.w3.org/1999/xlink"><fileSec>'
+            b'<fileGrp USE="IMAGE"><file ID="I" MIMETYPE="image/jpeg"><FLocat xlink:href="https://example.org/4.jpg"/>'
+            b'</file></fileGrp><fileGrp USE="ALTO"><file ID="A" MIMETYPE="application/alto+xml"><FLocat xlink:href="'
+            + secret.as_uri().encode() + b'"/></file></fileGrp></fileSec><structMap TYPE="PHYSICAL"><div>'
+            b'<div TYPE="page" ID="P4"><fptr FILEID="I"/><fptr FILEID="A"/></div></div></structMap></mets>')
+    served = {
+        f"{site}list.txt": f"{secret}\n{secret.as_uri()}\n{site}c.json\nm.json\nmets.xml\n".encode(),
+        f"{site}c.json": json.dumps({"type": "Collection", "items": [{"id": secret.as_uri(), "type": "Manifest"}]}).encode(),
+        f"{site}m.json": json.dumps(manifest).encode(),
+        f"{site}mets.xml": mets,
+        f"{site}secret.xml": secret.read_bytes(),  # the same name on the web is fine
+    }
+    asked = []
+
+    def load(uri):
+        asked.append(uri)
+        if uri not in served:
+            raise SourceError("HTTP 404 Not Found", uri)
+        return served[uri]
+
+    regions, problems = run([f"{site}list.txt"], load=load)
+    assert all(uri.startswith(site) for uri in asked), asked
+    refused = [(p.source, p.message.split("'")[1]) for p in problems if "may not name local files" in p.message]
+    assert refused == [
+        (f"{site}list.txt", secret.as_uri()),
+        (f"{site}c.json", secret.as_uri()),
+        (f"{site}m.json", secret.as_uri()),
+        (f"{site}mets.xml", str(secret)),  # METS resolves its hrefs itself: file:///... is a path
+    ]
+    on_the_site = site + str(secret).lstrip("/")
+    assert [p.source for p in problems if p.message == "HTTP 404 Not Found"] == [on_the_site, on_the_site]
+    assert len(problems) == len(refused) + 2
+    assert [(r.page.id, r.source) for r in regions] == [(f"{site}c3", f"{site}secret.xml")]
+
+
 def _collection(path, members):
     path.write_text(json.dumps({"@context": "http://iiif.io/api/presentation/3/context.json",
                                 "id": path.as_uri(), "type": "Collection",
