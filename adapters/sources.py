@@ -18,6 +18,11 @@ What each page yields:
   rather than indexed as a whole page: a later run with the file present then adds the right
   regions instead of leaving a misleading whole-page entry.
 
+Ids are served (the API's ``canvas`` and ``book``), so a page read from a local file gets an
+id relative to the folder of the spec it was found through (``book%20one/p1.jpg``,
+``mets.xml#PHYS_0001``), never the server's absolute path; ``ImageRef.path`` stays absolute for
+cropping, and region keys (made from it) are what they were.
+
 A document fetched from the web may name only http(s) URLs (its relative references are
 resolved against its URL): a ``file:`` URI or a local image there is refused with a Problem
 naming the document and the reference, so a remote source can never make the indexer read, crop
@@ -34,7 +39,8 @@ import io
 import os
 import re
 from typing import Callable, Iterable, Iterator
-from urllib.parse import urlparse
+from dataclasses import replace
+from urllib.parse import quote, urlparse
 
 from PIL import Image
 
@@ -42,7 +48,7 @@ from bookidx.errors import BookidxError, SourceError
 
 from .alto import find_image, read_alto
 from .folders import match_layouts, named_image, natural_key, same_stem, walk
-from .iiif import kind_of, parse_json, read_collection, read_manifest
+from .iiif import ManifestInfo, kind_of, parse_json, read_collection, read_manifest
 from .mets import read_mets
 from .page import read_page
 from .records import IMAGE_EXTENSIONS, Book, Box, ImageRef, Page, Problem, Region, Report
@@ -108,6 +114,7 @@ def read_sources(specs: Iterable[str], *, load: Loader | None = None, report: Re
     """
     reader = _Reader(load or read_local, report or (lambda problem: None), dpi)
     for spec in specs:
+        reader.root = _root(spec)
         yield from reader.spec(spec, 0)
 
 
@@ -128,6 +135,37 @@ class _Reader:
     def __init__(self, load: Loader, say: Report, dpi: float) -> None:
         self.load, self.say, self.dpi = load, say, dpi
         self.seen: set[str] = set()
+        self.root = os.getcwd()  # the folder local page ids are relative to (see public_id)
+
+    def public_id(self, path: str) -> str:
+        """The id of a page read from a local file: its path relative to the folder of the
+        source spec it was found through, as a relative URI reference. Page ids are served
+        (the API's ``canvas``); the server's absolute paths are not (``ImageRef.path`` keeps
+        the absolute path for cropping)."""
+        absolute = os.path.abspath(path)
+        try:
+            relative = os.path.relpath(absolute, self.root)
+        except ValueError:  # on another Windows drive
+            relative = os.path.basename(absolute)
+        return quote(relative.replace(os.sep, "/"))
+
+    def published(self, regions: Iterable[Region], where: str) -> Iterator[Region]:
+        """Regions whose page, manifest or book id a reader made from the local file ``where``
+        (``"{where}#p1"``, METS without OBJID, a manifest without id), with public ids instead."""
+        if is_url(where):
+            yield from regions
+            return
+        public = self.public_id(where)
+
+        def rename(ident: str | None) -> str | None:
+            if ident == where or (ident or "").startswith(where + "#"):
+                return public + ident[len(where):]
+            return ident
+
+        for r in regions:
+            page = replace(r.page, id=rename(r.page.id), manifest=rename(r.page.manifest))
+            book = replace(r.book, id=rename(r.book.id)) if r.book is not None else None
+            yield r.with_(page=page, book=book)
 
     def spec(self, spec: str, depth: int) -> Iterator[Region]:
         try:
@@ -172,7 +210,8 @@ class _Reader:
             self.say(Problem(where, "", "no image found for this layout file; its regions cannot be cropped"))
         read = read_alto if kind == "alto" else read_page
         options = {"dpi": self.dpi} if kind == "alto" else {}
-        return read(data, source=where, page=page, book=book, report=self.say, **options)
+        regions = read(data, source=where, page=page, book=book, report=self.say, **options)
+        return regions if page is not None else list(self.published(regions, where))
 
     def image_beside(self, data: bytes, where: str, kind: str) -> Page | None:
         """The image a lone ALTO/PAGE file describes: the file it names (found as the layout
@@ -199,7 +238,7 @@ class _Reader:
         path = None if is_url(where) else os.path.abspath(where)
         image = ImageRef(width, height, path=path, url=where if path is None else None)
         label = label or os.path.splitext(os.path.basename(urlparse(where).path))[0]
-        return Page(path or where, index, image, width, height, label)
+        return Page(self.public_id(path) if path else where, index, image, width, height, label)
 
     def folder(self, folder: str) -> Iterator[Region]:
         """The METS files under a folder, then the ALTO/PAGE files (with their images) and the
@@ -255,8 +294,9 @@ class _Reader:
     def mets(self, data: bytes, where: str) -> Iterator[Region]:
         info = read_mets(data, source=where, report=self.say)
         for mets_page in info.pages:
-            yield from self.guarded(lambda: self.mets_page(mets_page, info.book, where),
-                                    f"{where}#{mets_page.page_id}")
+            regions = self.guarded(lambda: self.mets_page(mets_page, info.book, where),
+                                   f"{where}#{mets_page.page_id}")
+            yield from self.published(regions, where)
 
     def mets_page(self, entry, book: Book, where: str) -> list[Region]:
         if not (self.allowed(entry.image, where, entry.page_id) and self.allowed(entry.alto, where, entry.page_id)):
@@ -278,14 +318,17 @@ class _Reader:
             if kind in ("alto", "page"):
                 page = (Page(image, index, ImageRef(url=image), label=label) if is_url(image)
                         else self.image_page(image, None, index, label))
-                return self.layout(data, entry.alto, kind, _with_id(page, where, entry.page_id), book)
+                return self.layout(data, entry.alto, kind, replace(page, id=f"{where}#{entry.page_id}"), book)
             self.say(Problem(entry.alto, "", f"{kind} document, not ALTO or PAGE; page indexed whole"))
         page = self.image_page(image, self.load(image) if is_url(image) else None, index, label)
-        return list(_some(whole_image(_with_id(page, where, entry.page_id), book=book, source=where)))
+        return list(_some(whole_image(replace(page, id=f"{where}#{entry.page_id}"), book=book, source=where)))
 
     def manifest(self, data: bytes, where: str) -> Iterator[Region]:
         info = read_manifest(data, source=where, report=self.say)
         self.seen.add(info.id)
+        yield from self.published(self.canvases(info, where), where)
+
+    def canvases(self, info: ManifestInfo, where: str) -> Iterator[Region]:
         for page, alto in zip(info.pages, info.alto):
             if not self.allowed(page.image.uri, where, page.id):
                 continue
@@ -360,11 +403,6 @@ def _some(region: Region | None) -> list[Region]:
     return [region] if region is not None else []
 
 
-def _with_id(page: Page, where: str, page_id: str) -> Page:
-    return Page(f"{where}#{page_id}", page.index, page.image, page.width, page.height,
-                page.label, page.manifest)
-
-
 def _image_size(where: str, data: bytes | None) -> tuple[int, int]:
     try:
         # Image.open reads the header only; a multi-frame (pyramidal) TIFF opens at frame 0.
@@ -374,3 +412,12 @@ def _image_size(where: str, data: bytes | None) -> tuple[int, int]:
         raise SourceError(f"image too large to open safely: {exc}", where) from None
     except OSError as exc:
         raise SourceError(f"not a readable image: {exc}", where) from None
+
+
+def _root(spec: str) -> str:
+    """The folder of a local source spec (a folder's parent): page ids are relative to it."""
+    try:
+        path = uri_to_path(spec.strip())
+    except SourceError:
+        return os.getcwd()
+    return os.getcwd() if is_url(path) else os.path.dirname(os.path.abspath(path))

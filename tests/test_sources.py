@@ -120,6 +120,36 @@ def test_folder_of_chapbook_images(chapbooks, tmp_path):
         assert (region.page.width, region.page.height) == sizes[name]
 
 
+def test_local_page_ids_do_not_reveal_the_servers_paths(chapbooks, corpus, tmp_path, monkeypatch):
+    """Page, manifest and book ids are served (the API's ``canvas``, ``book``); for local files
+    they are paths relative to the folder of the spec given, the absolute path stays on the image."""
+    book = tmp_path / "shelf" / "book one"
+    (book / "mets").mkdir(parents=True)
+    name, size = next(iter(chapbook_sizes(chapbooks).items()))
+    (book / "p#1.jpg").symlink_to(chapbooks / "images" / name)
+    (book / "mets" / "mets.xml").write_text(  # no OBJID and no identifier: the book id was the METS path
+        '<mets xmlns="http://www.loc.gov/METS/" xmlns:xlink="http://www.w3.org/1999/xlink"><fileSec>'
+        '<fileGrp USE="IMAGE"><file ID="I" MIMETYPE="image/jpeg"><FLocat xlink:href="../p%231.jpg"/></file>'
+        '</fileGrp></fileSec><structMap TYPE="PHYSICAL"><div><div TYPE="page" ID="P1"><fptr FILEID="I"/>'
+        '</div></div></structMap></mets>')
+    kant = corpus / "ocrd-assets/kant_aufklaerung_1784/data"
+    lone = tmp_path / "shelf" / "PAGE_0017_ALTO.xml"  # an ALTO whose image is not there
+    lone.symlink_to(kant / "OCR-D-GT-ALTO/PAGE_0017_ALTO.xml")
+    regions, _ = run([str(book / "p#1.jpg"), str(book / "mets" / "mets.xml"), str(lone)])
+    assert [(r.page.id, r.book.id if r.book else None) for r in regions[:2]] == [
+        ("p%231.jpg", None), ("mets.xml#P1", "mets.xml")]
+    assert regions[2].page.id == "PAGE_0017_ALTO.xml#Page1"
+    for r in regions:
+        assert str(tmp_path) not in json.dumps([r.page.id, r.page.manifest, r.book and r.book.id]), r.page.id
+    assert regions[0].page.image.path == regions[1].page.image.path == str(book / "p#1.jpg")
+    monkeypatch.chdir(tmp_path)
+    in_folder, _ = run(["shelf"])
+    assert sorted(r.page.id for r in in_folder) == [
+        "shelf/PAGE_0017_ALTO.xml#Page1", "shelf/PAGE_0017_ALTO.xml#Page1",
+        "shelf/book%20one/mets/mets.xml#P1", "shelf/book%20one/p%231.jpg"]
+    assert {r.key for r in in_folder} == {r.key for r in regions}  # keys name the image file, as before
+
+
 def test_image_size_comes_from_the_header_only(chapbooks, tmp_path):
     name, size = next(iter(chapbook_sizes(chapbooks).items()))
     # A truncated JPEG: the header is intact, the pixels are not; decoding would fail.
@@ -234,7 +264,7 @@ def test_image_only_mets_with_remote_images_reads_their_headers(chapbooks, tmp_p
     assert problems == []
     assert regions[0].box == Box(0, 0, *size)
     assert regions[0].page.image.url == "https://images.example.org/p1.jpg"
-    assert regions[0].page.id == f"{mets}#P1"
+    assert regions[0].page.id == "mets.xml#P1"  # relative to the spec's folder, not the server's path
 
 
 # ---- IIIF -------------------------------------------------------------------------------------
