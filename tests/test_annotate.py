@@ -36,7 +36,7 @@ from bookidx.annotate import (
 )
 from bookidx.config import IndexConfig
 from bookidx.embed import load_embedder
-from bookidx.errors import NotFound
+from bookidx.errors import NotFound, SourceError
 from bookidx.manifests import load_manifest, save_manifest, slug
 from bookidx.store import Index
 from bookidx.web import create_blueprint
@@ -247,6 +247,27 @@ def test_without_base_url_pages_are_embedded_and_ids_are_stable(indexed, corpus,
     assert not list(jsonschema.Draft7Validator(presentation3_schema()).iter_errors(out))
     embedded = [p for c in out["items"] for p in c.get("annotations", []) if p.get("items")]
     assert embedded and all(p["id"].startswith(doc["id"] + "#bookidx-annotations-") for p in embedded)
+
+
+def test_manifest_files_are_decoded_as_the_indexer_decodes_them(indexed, corpus, tmp_path):
+    """A cp1252 manifest that ``bookidx index`` read (parse_json) is read by ``bookidx annotate``
+    too, and the indexed copy of it as well; broken JSON is a SourceError naming line and column."""
+    path, docs, _ = indexed
+    doc = dict(docs[NEWSPAPER], label={"fr": ["Journal illustré"]})
+    legacy = tmp_path / "legacy.json"
+    legacy.write_bytes(json.dumps(doc, ensure_ascii=False).encode("cp1252"))
+    annotate_files([legacy], path, tmp_path / "out")
+    out = json.loads((tmp_path / "out" / slug(doc["id"]) / "manifest.json").read_text())
+    assert out["label"] == {"fr": ["Journal illustré"]}
+    assert any("annotations" in canvas for canvas in out["items"])
+    stored = tmp_path / "stored"
+    save_manifest(stored, doc["id"], doc)
+    (stored / "manifests" / f"{slug(doc['id'])}.json").write_bytes(b"\xef\xbb\xbf" + json.dumps(doc).encode())
+    assert load_manifest(stored, slug(doc["id"])) == doc  # a BOM, as an editor may leave
+    (tmp_path / "broken.json").write_text('{"id": "m",\n  oops}')
+    with pytest.raises(SourceError, match="not JSON: .* line 2 column 3") as err:
+        annotate_files([tmp_path / "broken.json"], path, tmp_path / "out")
+    assert err.value.parameter == str(tmp_path / "broken.json")
 
 
 def test_annotating_twice_does_not_duplicate_references():

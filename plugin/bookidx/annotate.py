@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from .adapters import jsonld
-from .adapters.iiif import ManifestInfo, read_manifest
+from .adapters.iiif import ManifestInfo, parse_json, read_manifest
 from .adapters.records import Box, Region, non_negative_int
 from .errors import SourceError
 from .manifests import load_manifest, slug
@@ -338,10 +338,7 @@ def _similar_from(api_url: str) -> Callable[[int], str]:
 def _read_manifest(name: str | Path, index_dir: str | Path) -> dict[str, Any]:
     path = Path(name)
     if path.is_file():
-        try:
-            doc = json.loads(path.read_bytes().decode("utf-8-sig"))
-        except (UnicodeDecodeError, ValueError) as e:
-            raise SourceError(f"not a JSON manifest: {e}", str(path)) from None
+        doc = parse_json(path.read_bytes(), source=str(path))
         if not isinstance(doc, dict):
             raise SourceError("not a IIIF manifest (not a JSON object)", str(path))
         return doc

@@ -20,6 +20,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from .adapters.iiif import parse_json
 from .errors import NotFound, SourceError
 
 FOLDER = "manifests"
@@ -70,10 +71,7 @@ def load_manifest(index_dir: str | Path, manifest_slug: str) -> dict[str, Any]:
         data = path.read_bytes()
     except FileNotFoundError:
         raise NotFound(f"no manifest {manifest_slug} in this index", "slug") from None
-    try:
-        doc = json.loads(data.decode("utf-8"))
-    except ValueError as e:
-        raise SourceError(f"stored manifest is not JSON: {e}", str(path)) from None
+    doc = parse_json(data, source=str(path))
     if not isinstance(doc, dict):
         raise SourceError("stored manifest is not a JSON object", str(path))
     return doc
