@@ -48,58 +48,17 @@ from bookidx.errors import BookidxError, SourceError
 
 from .alto import find_image, read_alto
 from .folders import match_layouts, named_image, natural_key, same_stem, walk
-from .iiif import ManifestInfo, kind_of, parse_json, read_collection, read_manifest
+from .iiif import ManifestInfo, read_collection, read_manifest
 from .mets import read_mets
 from .page import read_page
 from .records import IMAGE_EXTENSIONS, Book, Box, ImageRef, Page, Problem, Region, Report
+from .sniff import not_a_source, sniff
 from .uris import is_http, is_url, read_local, resolve, uri_to_path
 
 Loader = Callable[[str], bytes]
 
 MAX_DEPTH = 8  # nesting of collections and lists; real collections are 2-3 deep
 _LAYOUT_EXTENSIONS = (".xml", ".alto")
-_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"II*\x00", b"MM\x00*", b"GIF8",
-          b"\x00\x00\x00\x0cjP  \r\n\x87\n", b"\xffO\xffQ")
-_ROOT = re.compile(rb"<(?![?!])(?:[A-Za-z_][\w.-]*:)?([A-Za-z_][\w.-]*)")
-
-
-def sniff(data: bytes, name: str) -> str:
-    """What a document is: "alto", "mets", "page", "iiif-manifest", "iiif-collection",
-    "image", "list" or "unknown", from its first bytes (and, for lists, its name)."""
-    if data.startswith(_MAGIC) or (data[:4] == b"RIFF" and data[8:12] == b"WEBP"):
-        return "image"
-    head = data[:65536]
-    if head[:2] in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16 XML, which libxml2 reads from the BOM
-        head = head.decode("utf-16", errors="replace").encode("utf-8")
-    head = head.lstrip(b"\xef\xbb\xbf \t\r\n")
-    if head.startswith(b"<"):
-        return {"alto": "alto", "mets": "mets", "PcGts": "page"}.get(_xml_root(head), "unknown")
-    if head.startswith((b"{", b"[")):
-        try:
-            kind = kind_of(parse_json(data, source=name))
-        except SourceError:
-            return "unknown"
-        return f"iiif-{kind}" if kind else "unknown"
-    if name.lower().endswith((".txt", ".lst")):
-        return "list"
-    return "unknown"
-
-
-def _xml_root(head: bytes) -> str:
-    """The local name of the first element after declarations, comments and doctype."""
-    body = re.sub(rb"<!--.*?-->|<\?.*?\?>|<!DOCTYPE[^>]*>", b"", head, flags=re.S)
-    match = _ROOT.search(body)
-    return match.group(1).decode("ascii", "replace") if match else ""
-
-
-def _unknown(data: bytes) -> str:
-    """Why a document is not a source, for the error message."""
-    head = data[:65536].lstrip(b"\xef\xbb\xbf \t\r\n")
-    if head.startswith(b"<"):
-        return f"XML with root <{_xml_root(head)}>, not ALTO, METS or PAGE"
-    if head.startswith((b"{", b"[")):
-        return "JSON that is not a IIIF Presentation manifest or collection"
-    return "not XML, JSON, an image or a .txt list"
 
 
 def read_sources(specs: Iterable[str], *, load: Loader | None = None, report: Report | None = None,
@@ -200,7 +159,7 @@ class _Reader:
         elif kind == "list":
             yield from self.listing(data, where, depth)
         else:
-            raise SourceError(f"not a source: {_unknown(data)}", where)
+            raise SourceError(f"not a source: {not_a_source(data)}", where)
 
     def layout(self, data: bytes, where: str, kind: str, page: Page | None,
                book: Book | None = None) -> list[Region]:
