@@ -183,8 +183,9 @@ class Region:
         """The box in the page's (canvas) coordinates, for ``#xywh=`` annotation targets.
 
         The part of the image the page shows (``Page.image_box``) is mapped onto where the
-        canvas paints it (``Page.target``) and the result clipped to that; without the sizes
-        to do so the box is returned as it is.
+        canvas paints it (``Page.target``) and the result clipped to that; a box with nothing
+        there (beyond the image, or thinner than a canvas unit) comes back empty (0x0) at the
+        nearest point of it. Without the sizes to map it the box is returned as it is.
         """
         page, img = self.page, self.page.image
         shown = page.image_box or (Box(0, 0, img.width, img.height) if img.width and img.height else None)
@@ -193,7 +194,12 @@ class Region:
             return self.box
         box = self.box.offset(-shown.x, -shown.y).scale(target.w / shown.w, target.h / shown.h)
         box = box.offset(target.x, target.y)
-        return box.intersect(target) or box
+        inside = box.intersect(target)
+        if inside is not None:
+            return inside
+        x = min(max(box.x, target.x), target.x + target.w)
+        y = min(max(box.y, target.y), target.y + target.h)
+        return Box(x, y, 0, 0)
 
     def with_(self, **changes: Any) -> "Region":
         return replace(self, **changes)

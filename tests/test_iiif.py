@@ -7,7 +7,7 @@ import json
 import pytest
 
 from bookidx.adapters.iiif import kind_of, parse_json, read_collection, read_manifest
-from bookidx.adapters.records import Box, Region
+from bookidx.adapters.records import Box, ImageRef, Page, Region
 from bookidx.errors import SourceError
 
 COOKBOOK = "iiif-cookbook/rendered"
@@ -89,8 +89,17 @@ def test_canvas_box_maps_the_selected_image_region_onto_the_canvas():
     assert (page.image.width, page.image.height, page.image_box) == (4000, 3000, Box(1000, 1000, 2000, 1000))
     assert Region(page, Box(1000, 1000, 2000, 1000), "image").canvas_box() == Box(0, 0, 1000, 500)
     assert Region(page, Box(2000, 1500, 400, 200), "image").canvas_box() == Box(500, 250, 200, 100)
-    # partly outside the part shown: cut to the canvas, not pushed past its edge
+    # partly outside the part shown: cut to the canvas, not pushed past its edge; wholly: empty
     assert Region(page, Box(0, 0, 1200, 1100), "image").canvas_box() == Box(0, 0, 100, 50)
+    assert Region(page, Box(0, 0, 500, 500), "image").canvas_box() == Box(0, 0, 0, 0)
+
+
+def test_canvas_box_never_lies_off_the_canvas():
+    """A box whose part on the image maps to less than a canvas unit (found by test_fuzz's
+    hypothesis run) came back unclipped, far off a 5-unit-high canvas."""
+    page = Page("c", 0, ImageRef(16467, 17755, service="s", api=2), 10573, 5)
+    box = Region(page, Box(12160, 17035, 19414, 16482), "image").canvas_box()
+    assert box == Box(7808, 5, 0, 0)
 
 
 @pytest.mark.parametrize("target", [
