@@ -122,9 +122,12 @@ class _Reader:
             return ident
 
         for r in regions:
-            page = replace(r.page, id=rename(r.page.id), manifest=rename(r.page.manifest))
-            book = replace(r.book, id=rename(r.book.id)) if r.book is not None else None
-            yield r.with_(page=page, book=book)
+            page, book = r.page, r.book
+            if (rename(page.id), rename(page.manifest)) != (page.id, page.manifest):
+                page = replace(page, id=rename(page.id), manifest=rename(page.manifest))
+            if book is not None and rename(book.id) != book.id:
+                book = replace(book, id=rename(book.id))
+            yield r if page is r.page and book is r.book else r.with_(page=page, book=book)
 
     def spec(self, spec: str, depth: int) -> Iterator[Region]:
         try:
