@@ -107,7 +107,8 @@ class Client(threading.Thread):
         if kind == "crop":
             return session.get(f"{self.base}/crops/{item}.jpg", timeout=30, allow_redirects=False)
         if kind == "upload":
-            return session.post(f"{self.base}/api/search", files={"image": ("q.jpg", self.upload, "image/jpeg")}, timeout=30)
+            files = {"image": ("q.jpg", self.upload, "image/jpeg")}
+            return session.post(f"{self.base}/api/search", files=files, timeout=30)
         return session.get(f"{self.base}/api/health", timeout=30)
 
     def run(self) -> None:

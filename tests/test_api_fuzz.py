@@ -61,15 +61,17 @@ def app(tmp_path_factory, chapbooks, image_server):
     path = tmp_path_factory.mktemp("fuzz") / "idx"
     regions = chapbook_regions(chapbooks, n=8)
     build_index(path, chapbooks, load_embedder("test-pixels"), regions)
-    canvases = [{"id": f"https://iiif.example.org/canvas/{j}", "type": "Canvas", "width": 600, "height": 1000,
-                 "items": [{"type": "AnnotationPage", "items": [{"type": "Annotation", "motivation": "painting",
-                            "target": f"https://iiif.example.org/canvas/{j}",
-                            "body": {"id": f"https://iiif.example.org/iiif/2/page{j}/full/max/0/default.jpg",
-                                     "type": "Image", "width": 1200, "height": 2000,
-                                     "service": [{"id": f"https://iiif.example.org/iiif/2/page{j}", "type": "ImageService2"}]}}]}]}
-                for j in range(2)]
-    save_manifest(path, IIIF_MANIFEST, {"@context": "http://iiif.io/api/presentation/3/context.json",
-                                        "id": IIIF_MANIFEST, "type": "Manifest", "label": {"en": ["Atlas"]}, "items": canvases})
+    canvases = []
+    for j in range(2):  # the two IIIF regions of webindex.py, on their canvases
+        service = f"https://iiif.example.org/iiif/2/page{j}"
+        body = {"id": f"{service}/full/max/0/default.jpg", "type": "Image", "width": 1200, "height": 2000,
+                "service": [{"id": service, "type": "ImageService2"}]}
+        annotation = {"type": "Annotation", "motivation": "painting", "target": f"https://iiif.example.org/canvas/{j}",
+                      "body": body}
+        canvases.append({"id": f"https://iiif.example.org/canvas/{j}", "type": "Canvas", "width": 600, "height": 1000,
+                         "items": [{"type": "AnnotationPage", "items": [annotation]}]})
+    save_manifest(path, IIIF_MANIFEST, {"@context": "http://iiif.io/api/presentation/3/context.json", "id": IIIF_MANIFEST,
+                                        "type": "Manifest", "label": {"en": ["Atlas"]}, "items": canvases})
     # image_url is declared and fetched: an allow-listed local server answers any path with an image
     return create_app(str(path), fetch_allowlist=[f"{image_server}/iiif/"])
 

@@ -4,15 +4,15 @@ The CLI runs as a real process (``tests/pixelcli.py``: bookidx with the ``test-p
 over a folder of 400 small JPEGs, committing every 8 items, and is killed with SIGKILL: a quarter
 of the time after a random delay within its start-up (imports, index creation, reading the
 sources), otherwise a random few milliseconds after a random number of further items were
-committed (mid-batch, mid-commit, or while it saves the vector file). After every kill the index must open, hold each item once (and each item's own
-vector must find it), and keep every item a reader saw committed before; the next run must
-resume and end with exactly the whole collection. Meanwhile a reader thread searches the same
+committed (mid-batch, mid-commit, or while it saves the vector file). After every kill the
+index must open, hold each item once (and each item's own vector must find it), and keep every
+item a reader saw committed before; the next run must resume and end with exactly the whole
+collection. Meanwhile a reader thread searches the same
 index without pause: it must never fail, and the item count it sees must never go down.
 """
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import sqlite3

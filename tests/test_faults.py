@@ -232,7 +232,8 @@ def test_indexer_retries_backs_off_records_failures_and_a_later_run_completes(se
     summary = index([str(spec)], tmp_path / "idx", CONFIG)
     took = time.monotonic() - t0
 
-    assert (summary.found, summary.indexed, summary.failed) == (len(SCRIPTS), len(RECOVERING), len(FAILING)), summary.lines()
+    expected = (len(SCRIPTS), len(RECOVERING), len(FAILING))
+    assert (summary.found, summary.indexed, summary.failed) == expected, summary.lines()
     with Index.open(tmp_path / "idx") as idx:
         indexed = {r.page.label for _, r in idx.items()}
         failures = {f["source"].rsplit("/", 1)[-1]: f["reason"] for f in idx.failures()}

@@ -52,7 +52,8 @@ class Expect:
 EXPECT = {
     "good": Expect(1, 1),
     "truncated_xml": Expect(0, 0, problems=("page.xml: not well-formed XML at line 10",)),
-    "malformed_xml": Expect(0, 0, problems=("page.xml: not well-formed XML at line 12: Opening and ending tag mismatch",)),
+    "malformed_xml": Expect(0, 0, problems=(
+        "page.xml: not well-formed XML at line 12: Opening and ending tag mismatch",)),
     "xxe_file": Expect(0, 0, problems=("page.xml: entity declarations are not allowed",)),
     "xxe_parameter": Expect(0, 0, problems=("page.xml: entity declarations are not allowed",)),
     "external_dtd": Expect(1, 1),  # parsed without the DTD, which is never fetched (see below)
@@ -61,8 +62,10 @@ EXPECT = {
     "billion_laughs_utf16": Expect(0, 0, problems=("page.xml: not well-formed XML at line 14",)),
     "deep_xml": Expect(0, 0, problems=("page.xml: not well-formed XML at line 12: Excessive depth",)),
     "utf16_declared": Expect(0, 0, problems=("page.xml: not well-formed XML at line 1",)),
-    "unknown_encoding": Expect(0, 0, problems=("page.xml: not well-formed XML at line 1: Unsupported encoding: x-klingon",)),
-    "latin1_undeclared": Expect(1, 1, problems=("page.xml: line 1: bytes are not UTF-8 (the default); read as Windows-1252",)),
+    "unknown_encoding": Expect(0, 0, problems=(
+        "page.xml: not well-formed XML at line 1: Unsupported encoding: x-klingon",)),
+    "latin1_undeclared": Expect(1, 1, problems=(
+        "page.xml: line 1: bytes are not UTF-8 (the default); read as Windows-1252",)),
     "absurd_coordinates": Expect(1, 1, problems=(
         "line 10: Illustration HUGE: box 1e+12,10,50,50 is out of range",
         "line 11: Illustration FAR: box 1e+308,10,1e+308,50 is out of range",

@@ -124,7 +124,8 @@ def png(width: int, height: int, full: bool = True) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * (width + 1))) + chunk(b"IEND", b"")
+    idat = zlib.compress(b"\0" * (width + 1))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
 
 
 def post_image(base: str, data: bytes, **kw) -> requests.Response:
@@ -225,7 +226,7 @@ def test_only_urls_under_the_allowed_prefix_are_fetched(served, probe):
         f"http://localhost:{port}/ok/a.png",
         f"https://127.0.0.1:{port}/ok/a.png",
         f"ftp://127.0.0.1:{port}/ok/a.png",
-        f"file:///ok/a.png",
+        "file:///ok/a.png",
     ]
     before = len(probe.paths)
     for url in refused:
@@ -234,7 +235,8 @@ def test_only_urls_under_the_allowed_prefix_are_fetched(served, probe):
     assert probe.paths[before:] == []
     ok = requests.get(f"{served}/bookidx/api/search", params={"image_url": f"{probe.base}/ok/a.png"}, timeout=10)
     assert ok.status_code == 200 and probe.paths[before:] == ["/ok/a.png"]
-    out = requests.get(f"{served}/bookidx/api/search", params={"image_url": f"{probe.base}/ok/redirect-out"}, timeout=10)
+    out = requests.get(f"{served}/bookidx/api/search", params={"image_url": f"{probe.base}/ok/redirect-out"},
+                       timeout=10)
     assert out.status_code == 400 and probe.paths[before + 1:] == ["/ok/redirect-out"]  # /secret never asked
 
 
@@ -291,7 +293,8 @@ def test_cors_is_off_by_default_and_only_for_configured_origins(plain, index_dir
     assert "Access-Control-Allow-Origin" not in pre.headers and "Access-Control-Allow-Methods" not in pre.headers
     server, thread, base = serve(index_dir, cors_origins=["https://catalogue.example.org"])
     try:
-        good = requests.get(base + "/bookidx/api/search?q=ship", timeout=10, headers={"Origin": "https://catalogue.example.org"})
+        good = requests.get(base + "/bookidx/api/search?q=ship", timeout=10,
+                            headers={"Origin": "https://catalogue.example.org"})
         assert good.headers["Access-Control-Allow-Origin"] == "https://catalogue.example.org"
         bad = requests.get(base + "/bookidx/api/search?q=ship", timeout=10, headers=evil)
         assert "Access-Control-Allow-Origin" not in bad.headers and "Origin" in bad.headers["Vary"]
