@@ -81,7 +81,10 @@ def free_port() -> int:
 
 
 def _script() -> str:
-    found = shutil.which("iiif_testserver.py") or str(Path(sys.executable).with_name("iiif_testserver.py"))
+    # The copy installed beside this interpreter first: on PATH there may be another Python's
+    # (a pyenv shim, say), which cannot run in this environment.
+    beside = Path(sys.executable).with_name("iiif_testserver.py")
+    found = str(beside) if beside.is_file() else shutil.which("iiif_testserver.py") or str(beside)
     if not Path(found).is_file():
         pytest.skip("zimeon's iiif_testserver.py is not installed (pip install iiif)")
     return found
