@@ -153,10 +153,6 @@ def _read(sources, index_dir, fetcher, store, config, summary, progress) -> list
         _keep_manifest(index_dir, uri, data)
         return data
 
-    for spec in sources:  # top-level manifests are kept for the IIIF routes too
-        if spec.lower().endswith(".json") and Path(spec).is_file():
-            _keep_manifest(index_dir, spec, Path(spec).read_bytes())
-
     todo: list[Region] = []
     seen: set[int] = set()
     pending: list[Region] = []
