@@ -13,27 +13,19 @@ import shutil
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
-from PIL import Image
-
 from bookidx.cli import cli
 from bookidx.config import IndexConfig
 from bookidx.crops import CropReader
 from bookidx.distort import MAX_ANGLE, MAX_CROP, MAX_SCALE, Distortion, draw
 from bookidx.errors import SourceError
-from bookidx.evaluate import (
-    LabelledQuery,
-    LabelledResult,
-    exact,
-    keys_by_name,
-    read_duplicates,
-    read_queries,
-)
+from bookidx.evaluate import exact, keys_by_name, read_duplicates
 from bookidx.fetch import Fetcher
+from bookidx.labelled import LabelledQuery, LabelledResult, read_queries
 from bookidx.runner import index as build_index
 from bookidx.store import Hit, Index
-
+from click.testing import CliRunner
 from conftest import PixelEmbedder
+from PIL import Image
 
 N_PAGES = 20
 
@@ -142,7 +134,7 @@ def test_exact_cli_writes_table_json_and_plot(index_dir, tmp_path):
 
 
 def test_a_known_duplicate_hit_counts_only_with_the_duplicates_file(idx, pages, tmp_path):
-    folder, names = pages
+    _, names = pages
     dup_csv = tmp_path / "pairs.csv"
     dup_csv.write_text("cosine_inception_v3,file_a,file_b,visual_check\n"
                        f"0.99,{names[0]},copy.jpg,same scan\n0.95,{names[1]},not-indexed.jpg,\n")
@@ -254,6 +246,7 @@ def test_rmac_efficientnet_is_its_own_recorded_model(chapbooks):
     vectors = model.embed_images([page, page.crop((0, 0, page.width, page.height * 9 // 10)), other])
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     # A tenth cut off stays near its page (0.97); another title page is far (0.50).
-    assert float(vectors[0] @ vectors[1]) > 0.9 > 0.7 > float(vectors[0] @ vectors[2])
+    assert float(vectors[0] @ vectors[1]) > 0.9
+    assert float(vectors[0] @ vectors[2]) < 0.7
     with pytest.raises(ConfigError, match="pooling"):
         load_embedder("efficientnet-lite0", device="cpu", pooling="gem")

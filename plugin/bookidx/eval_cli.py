@@ -2,8 +2,8 @@
 
 ``bookidx eval exact`` runs the National Library of Norway's exact-image-retrieval protocol
 (arXiv:2410.14969); ``bookidx eval queries`` scores labelled text or image queries. Both are thin
-shells over :mod:`bookidx.evaluate`; importing this module (the last lines of cli.py do) registers
-the command group.
+shells over :mod:`bookidx.evaluate` and :mod:`bookidx.labelled`; importing this module (the last
+lines of cli.py do) registers the command group.
 """
 
 from __future__ import annotations
@@ -123,7 +123,7 @@ def queries_cmd(queries_file, index_dir, mode, depth, json_out, rerank, rerank_d
     import functools
 
     from .embed import load_for_index
-    from .evaluate import labelled, read_queries
+    from .labelled import read_queries, score
     from .rerank import Reranker
     from .store import Index
 
@@ -135,7 +135,7 @@ def queries_cmd(queries_file, index_dir, mode, depth, json_out, rerank, rerank_d
         if rerank:
             fetcher, reader = _reader(index_dir, model(), None, True)
             reranker = Reranker(reader, depth=rerank_depth)
-        result = labelled(index, queries, model, mode=mode, depth=depth, skipped=skipped, reranker=reranker)
+        result = score(index, queries, model, mode=mode, depth=depth, skipped=skipped, reranker=reranker)
     finally:
         if fetcher is not None:
             fetcher.close()

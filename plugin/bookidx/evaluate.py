@@ -6,9 +6,8 @@
   distorted (distort.py: crops, rotation, scaling), embedded with the index's own model and
   searched for; Top-k accuracy is the share of queries whose source is among the first k hits.
   A hit on a known duplicate of the source counts only when a duplicates file says so.
-* :func:`labelled` scores text or image queries against relevance labels: Recall@k (the share
-  of a query's relevant items in its first k hits) and MRR (mean of 1 / rank of the first
-  relevant hit, 0 when none is in the first ``depth``), averaged over queries.
+* :func:`read_duplicates` and :func:`resolve` turn file names or item ids from CSV files into
+  item keys (labelled.py scores labelled queries with them).
 
 Results are plain records with ``to_dict()`` (the JSON the CLI saves) and ``lines()`` (its
 table). Plotting lives in :func:`plot_exact`, which needs matplotlib (``bookidx[eval]``).
@@ -19,14 +18,13 @@ from __future__ import annotations
 import csv
 import os
 import random
-import statistics
 import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from .adapters.records import Region
 from .crops import CropReader
@@ -44,6 +42,7 @@ REFERENCE_NOTE = ("National Library of Norway, pre-1900 books (arXiv:2410.14969)
 _PAGE = 10_000  # items read at a time when names are mapped to keys
 
 Progress = Callable[[int, int], None]  # (done, total)
+Searcher = Callable[[np.ndarray, int], Any]  # (query rows, k) -> a list of hits per row
 
 
 # -- exact-image retrieval -------------------------------------------------------------------------
@@ -169,6 +168,7 @@ def exact(
     seed: int = 0,
     duplicates: Mapping[int, frozenset[int]] | None = None,
     reranker: Reranker | None = None,
+    search: Searcher | None = None,
     batch_size: int = 32,
     progress: Progress | None = None,
 ) -> ExactResult:
@@ -180,6 +180,8 @@ def exact(
         reader: reads the sampled items' pixels, as indexing did.
         duplicates: item key → keys of its known duplicates; hits on them then count as correct.
         reranker: re-ranks each query's hits geometrically (see rerank.py).
+        search: ``(query vectors, k) -> hits per query``; default ``index.search``. Benchmarks
+            pass other strategies (extra vectors per item, say) to measure them the same way.
 
     Raises:
         BadRequest: ``n`` < 1 or the index is empty.
@@ -211,7 +213,7 @@ def exact(
         t0 = time.perf_counter()
         vectors = embedder.embed_images([image for *_, image in batch])
         t1 = time.perf_counter()
-        found: list[list[Hit]] = index.search(vectors, k=min(depth, total))  # type: ignore[assignment]
+        found = search(vectors, min(depth, total)) if search else index.search(vectors, k=min(depth, total))
         t2 = time.perf_counter()
         seconds["embed"] += t1 - t0
         seconds["search"] += t2 - t1
@@ -303,12 +305,12 @@ def keys_by_name(index: Index, names: Iterable[str]) -> dict[str, set[int]]:
         offset += _PAGE
 
 
-def _resolve(index: Index, refs: Sequence[str], known: set[int] | None = None) -> tuple[list[set[int]], list[str]]:
+def resolve(index: Index, refs: Sequence[str]) -> tuple[list[set[int]], list[str]]:
     """Each ref (an item id or an image file name) as item keys; also the refs that match nothing."""
     names = [r for r in refs if not r.strip().isdigit()]
     by_name = keys_by_name(index, names) if names else {}
     ids = [int(r) for r in refs if r.strip().isdigit()]
-    present = set(int(k) for k, ok in zip(ids, index.has(ids)) if ok) if ids else set()
+    present = {int(k) for k, ok in zip(ids, index.has(ids)) if ok} if ids else set()
     out, missing = [], []
     for ref in refs:
         ref = ref.strip()
@@ -330,7 +332,7 @@ def read_duplicates(path: str | Path, index: Index) -> tuple[dict[int, frozenset
     Raises:
         SourceError: the file cannot be read or has fewer than two columns.
     """
-    rows = _csv_rows(path)
+    rows = csv_rows(path)
     header = [c.strip().lower() for c in rows[0]] if rows else []
     if "file_a" in header and "file_b" in header:
         a, b = header.index("file_a"), header.index("file_b")
@@ -344,7 +346,7 @@ def read_duplicates(path: str | Path, index: Index) -> tuple[dict[int, frozenset
         if len(row) <= max(a, b):
             raise SourceError(f"line {line}: a duplicate pair needs two columns", parameter=str(path))
         pairs.append((row[a].strip(), row[b].strip()))
-    keys, missing = _resolve(index, [ref for pair in pairs for ref in pair])
+    keys, missing = resolve(index, [ref for pair in pairs for ref in pair])
     out: dict[int, set[int]] = {}
     for i in range(0, len(keys), 2):
         for x in keys[i]:
@@ -355,139 +357,12 @@ def read_duplicates(path: str | Path, index: Index) -> tuple[dict[int, frozenset
     return {k: frozenset(v) for k, v in out.items()}, sorted(set(missing))
 
 
-def _csv_rows(path: str | Path) -> list[list[str]]:
+def csv_rows(path: str | Path) -> list[list[str]]:
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
             return [row for row in csv.reader(f)]
     except (OSError, UnicodeDecodeError, csv.Error) as e:
         raise SourceError(f"unreadable CSV: {e}", parameter=str(path)) from None
-
-
-# -- labelled queries ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class LabelledQuery:
-    """One row of a queries file: text or an image, and the item keys judged relevant."""
-
-    line: int
-    text: str | None
-    image: str | None
-    relevant: frozenset[int]
-
-
-@dataclass
-class LabelledResult:
-    """Per-query ranks of the relevant items, and the averages :meth:`lines` prints."""
-
-    queries: list[LabelledQuery]
-    ranks: list[list[int]]  # 1-based ranks of each query's relevant items found in the first depth hits
-    depth: int
-    skipped: list[str]
-    ks: tuple[int, ...] = (1, 5, 10)
-    seconds: float = 0.0
-
-    def recall(self, k: int) -> float:
-        per = [sum(1 for r in ranks if r <= k) / len(q.relevant) for q, ranks in zip(self.queries, self.ranks)]
-        return statistics.fmean(per) if per else 0.0
-
-    def mrr(self) -> float:
-        per = [1.0 / min(ranks) if ranks else 0.0 for ranks in self.ranks]
-        return statistics.fmean(per) if per else 0.0
-
-    def to_dict(self) -> dict:
-        return {
-            "queries": len(self.queries),
-            **{f"recall@{k}": round(self.recall(k), 4) for k in self.ks},
-            "mrr": round(self.mrr(), 4),
-            "mrr_depth": self.depth,
-            "ms_per_query": round(1000 * self.seconds / max(1, len(self.queries)), 2),
-            "skipped": self.skipped,
-            "per_query": [{"line": q.line, "query": q.text, "image": q.image,
-                           "relevant": sorted(str(k) for k in q.relevant), "ranks": r}
-                          for q, r in zip(self.queries, self.ranks)],
-        }
-
-    def lines(self) -> list[str]:
-        out = [f"{len(self.queries)} labelled queries" + (f" ({len(self.skipped)} skipped)" if self.skipped else "")]
-        out.append("".join(f"{'Recall@' + str(k):>12}" for k in self.ks) + f"{'MRR':>12}")
-        out.append("".join(f"{self.recall(k):>12.3f}" for k in self.ks) + f"{self.mrr():>12.3f}")
-        out += [f"skipped: {s}" for s in self.skipped[:10]]
-        return out
-
-
-def read_queries(path: str | Path, index: Index) -> tuple[list[LabelledQuery], list[str]]:
-    """Rows of a queries CSV (header ``query`` and/or ``image``, and ``relevant``).
-
-    ``relevant`` holds item ids or image file names separated by ``;``. Image paths are
-    relative to the CSV's folder. Rows without a query, or whose relevant items are none of the
-    index's, are returned as skipped (with the line number) rather than scored as misses.
-
-    Raises:
-        SourceError: the file is unreadable or lacks the ``relevant`` column and a query column.
-    """
-    rows = _csv_rows(path)
-    header = [c.strip().lower() for c in rows[0]] if rows else []
-    if "relevant" not in header or not ({"query", "image"} & set(header)):
-        raise SourceError("a queries file needs a header with 'relevant' and 'query' or 'image'", parameter=str(path))
-    col = {name: header.index(name) for name in ("query", "image", "relevant") if name in header}
-    base = Path(path).parent
-    parsed = []
-    for line, row in enumerate(rows[1:], 2):
-        cell = lambda name: row[col[name]].strip() if name in col and col[name] < len(row) else ""  # noqa: E731
-        refs = [r.strip() for r in cell("relevant").split(";") if r.strip()]
-        if not (cell("query") or cell("image")) and not refs:
-            continue  # a blank line
-        parsed.append((line, cell("query") or None, cell("image") or None, refs))
-    flat = [ref for *_, refs in parsed for ref in refs]
-    keys, _ = _resolve(index, flat)
-    out, skipped, i = [], [], 0
-    for line, text, image, refs in parsed:
-        relevant = frozenset(k for ks in keys[i : i + len(refs)] for k in ks)
-        i += len(refs)
-        if not (text or image):
-            skipped.append(f"line {line}: no query or image")
-        elif not relevant:
-            skipped.append(f"line {line}: none of its relevant items ({';'.join(refs) or 'none given'}) is indexed")
-        else:
-            if image and not Path(image).is_absolute():
-                image = str(base / image)
-            out.append(LabelledQuery(line, text, image, relevant))
-    return out, skipped
-
-
-def labelled(index: Index, queries: Sequence[LabelledQuery], embedder: Callable[[], Embedder] | Embedder | None, *,
-             mode: str = "fused", depth: int = 100, skipped: Sequence[str] = (),
-             reranker: Reranker | None = None, progress: Progress | None = None) -> LabelledResult:
-    """Run each labelled query through search.run and record where its relevant items rank.
-
-    Args:
-        embedder: the index's model, or a zero-argument callable that loads it when first needed.
-        mode: search mode for text queries (fused, vector or keyword).
-        depth: hits fetched per query; MRR counts a first relevant hit up to this rank.
-        reranker: re-ranks image queries' hits geometrically.
-    """
-    from .search import Query, run
-
-    ranks, skipped, t0 = [], list(skipped), time.perf_counter()
-    kept = []
-    for i, q in enumerate(queries, 1):
-        image = None
-        if q.image:
-            try:
-                with Image.open(q.image) as f:
-                    image = f.convert("RGB")
-            except OSError as e:
-                skipped.append(f"line {q.line}: {q.image}: {e}")
-                continue
-        hits = run(index, Query(text=q.text, image=image, mode=mode, limit=depth), embedder)  # type: ignore[arg-type]
-        if reranker is not None and image is not None:
-            hits = reranker.rerank(image, hits)
-        ranks.append([rank for rank, hit in enumerate(hits, 1) if hit.key in q.relevant])
-        kept.append(q)
-        if progress:
-            progress(i, len(queries))
-    return LabelledResult(kept, ranks, depth, skipped, seconds=time.perf_counter() - t0)
 
 
 # -- plot -----------------------------------------------------------------------------------------
@@ -506,7 +381,7 @@ def plot_exact(results: Sequence[tuple[str, ExactResult]], path: str | Path) -> 
         import matplotlib.pyplot as plt
     except ImportError as e:
         raise BadRequest("--plot needs matplotlib: pip install 'bookidx[eval]'", "plot") from e
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 5), constrained_layout=True)
     for label, vals in REFERENCE.items():
         left.plot(KS, vals, linestyle=":", marker=".", color="grey", alpha=0.6)
         left.annotate(f"{label} (NLN)", (KS[-1], vals[-1]), fontsize=7, color="grey",
@@ -520,13 +395,14 @@ def plot_exact(results: Sequence[tuple[str, ExactResult]], path: str | Path) -> 
         right.scatter(xs, [100 * b["top10"] for b in bins], marker="_", s=200, color=bars.patches[0].get_facecolor()
                       if bars.patches else None, zorder=3)
         right.set_xticks(np.arange(len(bins)), [f"{b['range'][0]:.2f}–{b['range'][1]:.2f}" for b in bins])
-    left.set(xscale="log", xticks=list(KS), xticklabels=[str(k) for k in KS], xlabel="k", ylabel="Top-k accuracy (%)",
-             title="Exact image retrieval")
+    dups = " (known duplicates count)" if any(r.duplicates for _, r in results) else ""
+    left.set(xscale="log", xticks=list(KS), xticklabels=[str(k) for k in KS], xlabel="k",
+             ylabel=f"Top-k accuracy (%){dups}", title="Exact image retrieval")
     left.grid(alpha=0.3)
     left.legend(fontsize=8, loc="lower right")
     right.set(xlabel="distortion strength (equal-count bins)", ylabel="Top-1 (bars), Top-10 (ticks) %",
               title="By distortion strength", ylim=(0, 105))
     right.grid(alpha=0.3, axis="y")
-    right.legend(fontsize=8, loc="lower left")
+    right.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2)
     fig.savefig(path, dpi=120)
     plt.close(fig)
