@@ -27,6 +27,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -146,3 +147,16 @@ class Reranker:
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
         return feats
+
+
+def rerank_in_index(index_dir: str | Path, image: Image.Image, hits: Sequence[Hit], *, depth: int = 50) -> list[Hit]:
+    """One query's hits re-ranked, candidates read through the index's fetch cache (the CLI's way).
+
+    Raises:
+        ConfigError: OpenCV is not installed.
+    """
+    from .fetch import Fetcher
+
+    with Fetcher(cache_dir=Path(index_dir) / "cache") as fetcher:
+        reranker = Reranker(CropReader(fetcher, max_side=SIDE), depth=depth)
+        return reranker.rerank(image.convert("RGB"), hits)
