@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from bookidx.errors import FetchError, PayloadTooLarge, SourceError
+from bookidx.errors import BadRequest, FetchError, PayloadTooLarge, SourceError
 from bookidx.fetch import Fetcher, parse_retry_after
 
 BODY = bytes(range(256)) * 40  # 10 240 bytes
@@ -87,6 +87,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(BODY), BODY))
             self.wfile.write(b"0\r\n\r\n")
             self.close_connection = True
+        elif kind == "bad-gzip":  # says gzip, is not: the body cannot be decoded
+            self._send(200, b"not gzip at all", {"Content-Encoding": "gzip"})
 
     def _send(self, code, body, headers=None):
         self.send_response(code)
@@ -218,6 +220,41 @@ def test_chunked_body_within_limit(server):
     url = server.script("/stream", ("chunked", 3))
     with fast() as f:
         assert f.get(url) == BODY * 3
+
+
+def test_a_body_that_does_not_decode_fails_at_once(server):
+    url = server.script("/gz", ("bad-gzip",))
+    with fast() as f:
+        with pytest.raises(FetchError, match="body unreadable") as err:
+            f.get(url)
+    assert err.value.parameter == url and server.hits["/gz"] == 1
+
+
+def test_redirects_are_followed_and_each_hop_is_checked(server):
+    first = server.script("/r1", ("status", 302, {"Location": "/r2"}))
+    server.script("/r2", ("status", 301, {"Location": server.url("/r3")}))
+    server.script("/r3", ("ok",))
+    asked = []
+    with fast(check_url=asked.append) as f:
+        assert f.get(first) == BODY
+    assert asked == [first, server.url("/r2"), server.url("/r3")]
+
+    def refuse_r3(url):
+        if url.endswith("/r3"):
+            raise BadRequest("not allowed", "image_url")
+
+    with fast(check_url=refuse_r3) as f:
+        with pytest.raises(BadRequest):
+            f.get(first)
+    assert server.hits["/r3"] == 1  # the refused hop was never requested
+
+
+def test_redirect_loops_end(server):
+    url = server.script("/loop", ("status", 302, {"Location": "/loop"}))
+    with fast(max_redirects=3) as f:
+        with pytest.raises(FetchError, match="more than 3 redirects") as err:
+            f.get(url)
+    assert err.value.parameter == url and server.hits["/loop"] == 4
 
 
 @pytest.mark.parametrize("limit", [1, 3])

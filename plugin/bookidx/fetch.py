@@ -10,6 +10,10 @@ host at a time, however many worker threads ask. A re-run fetches nothing twice:
 ``cache_dir``, successful bodies are stored content-addressed by sha256(url), written to a
 temporary file and renamed into place so a killed run never leaves half a file behind.
 
+Redirects are followed here rather than inside requests, one hop at a time, so that each hop
+gets its own host slot and retries and can be refused by a ``check_url`` callback (the web
+app holds every hop of a client-named URL to the operator's allow-list this way).
+
 Adapters receive :meth:`Fetcher.load` as their ``load`` callable: it reads http(s) URLs, local
 paths and ``file://`` URIs alike (the latter two through the adapters' one local reader,
 :func:`bookidx.adapters.uris.read_local`).
@@ -29,8 +33,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator
-from urllib.parse import urlsplit
+from typing import Callable, Iterator
+from urllib.parse import urljoin, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -61,6 +65,13 @@ class FetchStats:
                 f"cache hits {self.cache_hits}, {self.bytes / 1e6:.1f} MB received")
 
 
+@dataclass(frozen=True)
+class _Redirect:
+    """An attempt was answered with a redirect to ``location`` (absolute)."""
+
+    location: str
+
+
 class _Transient(Exception):
     """An attempt failed in a way worth retrying; ``retry_after`` is the server's wish (s)."""
 
@@ -83,6 +94,9 @@ class Fetcher:
         max_backoff: cap on one backoff delay.
         max_retry_after: cap on a server's ``Retry-After``.
         max_bytes: larger responses raise :class:`PayloadTooLarge`.
+        max_redirects: more redirects than this for one URL raise :class:`FetchError`.
+        check_url: called with every URL before it is requested, the first and each redirect
+            target; it raises (a :class:`BookidxError`) to refuse one. None: all are allowed.
         user_agent: the ``User-Agent`` header.
     """
 
@@ -98,6 +112,8 @@ class Fetcher:
         max_backoff: float = 30.0,
         max_retry_after: float = 120.0,
         max_bytes: int = 512 * 2**20,
+        max_redirects: int = 30,
+        check_url: Callable[[str], None] | None = None,
         user_agent: str = USER_AGENT,
     ):
         if per_host < 1:
@@ -110,6 +126,8 @@ class Fetcher:
         self.max_backoff = max_backoff
         self.max_retry_after = max_retry_after
         self.max_bytes = max_bytes
+        self.max_redirects = max(0, max_redirects)
+        self.check_url = check_url
         self._session = requests.Session()
         self._session.headers["User-Agent"] = user_agent
         # Enough pooled connections per host for every slot, so none is opened and dropped.
@@ -133,8 +151,10 @@ class Fetcher:
         """The body of ``url`` (from the cache when there), retrying transient failures.
 
         Raises:
-            FetchError: the server refused, or every attempt failed (names the last reason).
+            FetchError: the server refused, every attempt failed (names the last reason), or
+                it redirected more than ``max_redirects`` times.
             PayloadTooLarge: the body is larger than ``max_bytes``.
+            BookidxError: whatever ``check_url`` raised for the URL or a redirect target.
         """
         cached = self._cache_read(url)
         if cached is not None:
@@ -172,7 +192,20 @@ class Fetcher:
     # -- HTTP ---------------------------------------------------------------------------------
 
     def _fetch(self, url: str) -> bytes:
-        host = urlsplit(url).netloc.lower()
+        """Follow redirects hop by hop; errors name ``url``, the URL that was asked for."""
+        hop = url
+        for _ in range(self.max_redirects + 1):
+            if self.check_url is not None:
+                self.check_url(hop)
+            answer = self._retrying(hop, url)
+            if isinstance(answer, bytes):
+                return answer
+            hop = answer.location
+        raise FetchError(f"more than {self.max_redirects} redirects", parameter=url)
+
+    def _retrying(self, hop: str, url: str) -> bytes | _Redirect:
+        """One hop, retried while it fails transiently."""
+        host = urlsplit(hop).netloc.lower()
         reason, wait = "", None
         for attempt in range(self.retries + 1):
             if attempt:
@@ -181,19 +214,19 @@ class Fetcher:
                     raise FetchError(f"fetcher closed while retrying ({reason})", parameter=url)
             try:
                 with self._slot(host):
-                    return self._attempt(url)
+                    return self._attempt(hop, url)
             except _Transient as t:
                 reason, wait = t.reason, t.retry_after
-                log.info("%s: %s (attempt %d of %d)", url, reason, attempt + 1, self.retries + 1)
+                log.info("%s: %s (attempt %d of %d)", hop, reason, attempt + 1, self.retries + 1)
         attempts = self.retries + 1
         raise FetchError(f"{reason} (after {attempts} attempt{'s' if attempts > 1 else ''})",
                          parameter=url)
 
-    def _attempt(self, url: str) -> bytes:
+    def _attempt(self, hop: str, url: str) -> bytes | _Redirect:
         """One request. Raises _Transient for what a retry may cure, BookidxError otherwise."""
         self._count(requests=1)
         try:
-            resp = self._session.get(url, timeout=self.timeout, stream=True)
+            resp = self._session.get(hop, timeout=self.timeout, stream=True, allow_redirects=False)
         except requests.Timeout as e:
             raise _Transient(f"timed out: {_why(e)}") from None
         except requests.exceptions.SSLError as e:  # a bad certificate stays bad
@@ -203,6 +236,9 @@ class Fetcher:
         except requests.RequestException as e:  # invalid URL, too many redirects
             raise FetchError(f"{type(e).__name__}: {e}", parameter=url) from None
         with resp:
+            location = self._session.get_redirect_target(resp)  # None unless a 3xx with Location
+            if location is not None:
+                return _Redirect(urljoin(hop, location))
             status = f"HTTP {resp.status_code} {resp.reason or ''}".rstrip()
             if resp.status_code in (408, 429) or (resp.status_code >= 500 and resp.status_code != 501):
                 wait = None
@@ -225,6 +261,10 @@ class Fetcher:
             except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as e:
                 self._count(bytes=len(body))
                 raise _Transient(f"{status} body cut short after {len(body)} bytes: {_why(e)}") from None
+            except requests.RequestException as e:  # a body that does not decode (bad gzip) stays bad
+                self._count(bytes=len(body))
+                raise FetchError(f"{status} body unreadable: {type(e).__name__}: {_why(e)}",
+                                 parameter=url) from None
             self._count(bytes=len(body))
             # urllib3 counts bytes on the wire (before gzip decoding), as Content-Length does.
             wire = resp.raw.tell() if hasattr(resp.raw, "tell") else len(body)
