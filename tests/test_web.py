@@ -10,6 +10,8 @@ from __future__ import annotations
 import importlib.util
 import io
 import re
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import jsonschema
@@ -304,6 +306,52 @@ def test_upload_limits_and_garbage(pixel_index, regions, chapbooks, config, payl
 ])
 def test_fetch_allowlist_matches_scheme_host_and_path(url, prefix, ok):
     assert allowed(url, prefix) is ok
+
+
+class _BrokenImageServer(ThreadingHTTPServer):
+    """Answers /gzip with a body that claims gzip and is not, /short with half its body."""
+
+    daemon_threads = True
+
+    def __init__(self):
+        super().__init__(("127.0.0.1", 0), _BrokenImageHandler)
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}{path}"
+
+
+class _BrokenImageHandler(BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        body = b"this is not gzip data" * 10
+        self.send_response(200)
+        self.send_header("Content-Type", "image/jpeg")
+        if self.path == "/gzip":
+            self.send_header("Content-Encoding", "gzip")
+        self.send_header("Content-Length", str(len(body) * (2 if self.path == "/short" else 1)))
+        self.end_headers()
+        self.wfile.write(body)
+        self.wfile.flush()
+        self.close_connection = True
+
+
+@pytest.fixture()
+def broken_images():
+    server = _BrokenImageServer()
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize("path", ["/gzip", "/short"])
+def test_image_url_whose_body_cannot_be_read_is_502(pixel_index, broken_images, path):
+    app = make_app((create_blueprint(str(pixel_index), fetch_allowlist=[broken_images.url("/")]), None))
+    r = app.test_client().get("/bookidx/api/search", query_string={"image_url": broken_images.url(path)})
+    assert r.status_code == 502 and r.get_json()["parameter"] == "image_url", r.get_data(as_text=True)
 
 
 # -- text → image with a vision-language model -------------------------------------------------

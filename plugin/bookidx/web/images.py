@@ -6,24 +6,26 @@ checked from the header before any pixel is decoded — a 100 kB PNG can claim 5
 The server fetches a client-named URL only when it starts with one of the operator's
 ``BOOKIDX_FETCH_ALLOWLIST`` prefixes (same scheme, same host and port, path under the prefix);
 with an empty list, the default, it fetches nothing, so it cannot be used to probe the network
-behind it (server-side request forgery).
+behind it (server-side request forgery). The fetch is the indexer's :class:`~bookidx.fetch.Fetcher`
+with every hop, redirects included, checked against the allow-list before it is requested.
 """
 
 from __future__ import annotations
 
 import io
-from urllib.parse import unquote, urljoin, urlsplit
+from urllib.parse import unquote, urlsplit
 
-import requests
 from flask import request
 from PIL import Image, UnidentifiedImageError
 
 from .. import __version__
 from ..errors import BadRequest, FetchError, PayloadTooLarge
+from ..fetch import Fetcher
 from .state import setting, setting_list
 
 MAX_REDIRECTS = 3
-TIMEOUT = (5.0, 20.0)  # connect, read (seconds)
+CONNECT_TIMEOUT = 5.0  # seconds
+READ_TIMEOUT = 20.0  # seconds between bytes
 USER_AGENT = f"bookidx/{__version__} (query image fetch)"
 
 
@@ -59,23 +61,23 @@ def fetched_image(url: str) -> Image.Image:
             "this server does not fetch images by URL (BOOKIDX_FETCH_ALLOWLIST is empty); upload the image with POST",
             "image_url",
         )
-    limit = setting("BOOKIDX_MAX_UPLOAD_BYTES")
-    for _ in range(MAX_REDIRECTS + 1):
-        if not any(allowed(url, prefix) for prefix in allowlist):
+
+    def check(hop: str) -> None:
+        if not any(allowed(hop, prefix) for prefix in allowlist):
             raise BadRequest("image_url is not on a host this server may fetch from", "image_url")
+
+    limit = setting("BOOKIDX_MAX_UPLOAD_BYTES")
+    # No retries and no cache: a visitor is waiting, and a client-named URL is not worth keeping.
+    fetcher = Fetcher(retries=0, connect_timeout=CONNECT_TIMEOUT, timeout=READ_TIMEOUT, max_bytes=limit,
+                      max_redirects=MAX_REDIRECTS, check_url=check, user_agent=USER_AGENT)
+    with fetcher:
         try:
-            # Redirects are followed by hand so that each hop is checked against the allow-list.
-            with requests.get(url, stream=True, timeout=TIMEOUT, allow_redirects=False, headers={"User-Agent": USER_AGENT}) as r:
-                if r.is_redirect:
-                    url = urljoin(url, r.headers["Location"])
-                    continue
-                if r.status_code != 200:
-                    raise FetchError(f"image_url answered HTTP {r.status_code}", "image_url")
-                data = r.raw.read(limit + 1, decode_content=True)
-        except requests.RequestException as e:
-            raise FetchError(f"image_url could not be fetched: {type(e).__name__}", "image_url") from e
-        return decode(data, "image_url")
-    raise FetchError(f"image_url redirected more than {MAX_REDIRECTS} times", "image_url")
+            data = fetcher.get(url)
+        except FetchError as e:  # the fetcher names the URL; the API names the parameter
+            raise FetchError(f"image_url could not be fetched: {e.detail}", "image_url") from None
+        except PayloadTooLarge:
+            raise PayloadTooLarge(f"image is over {limit} bytes", "image_url") from None
+    return decode(data, "image_url")
 
 
 def allowed(url: str, prefix: str) -> bool:
