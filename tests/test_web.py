@@ -308,6 +308,24 @@ def test_fetch_allowlist_matches_scheme_host_and_path(url, prefix, ok):
     assert allowed(url, prefix) is ok
 
 
+def qoi_without_pixels() -> bytes:
+    """A QOI header promising 4x4 pixels and no data: Pillow's decoder raises IndexError."""
+    return b"qoif" + (4).to_bytes(4, "big") + (4).to_bytes(4, "big") + b"\x04\x00"
+
+
+def im_with_a_fractional_size() -> bytes:
+    """An IM header whose size is "4.*3": Pillow raises TypeError while opening it."""
+    buf = io.BytesIO()
+    Image.new("RGB", (4, 3)).save(buf, "IM")
+    return buf.getvalue().replace(b"4*3", b"4.*3", 1)
+
+
+@pytest.mark.parametrize("payload", [qoi_without_pixels(), im_with_a_fractional_size()], ids=["qoi", "im"])
+def test_corrupt_uploads_are_400_whatever_pillow_raises(client, check, payload):
+    r = client.post("/bookidx/api/search", data={"image": (io.BytesIO(payload), "q.img")})
+    assert check(r, "Error", 400)["parameter"] == "image"
+
+
 class _BrokenImageServer(ThreadingHTTPServer):
     """Answers /gzip with a body that claims gzip and is not, /short with half its body."""
 

@@ -17,6 +17,9 @@ pixel size differs (a derivative) gets the box rescaled. Every image comes back 
 longest side <= ``max_side`` and is never enlarged. Unreadable, truncated, non-image or
 oversized images raise :class:`SourceError` naming the image and the reason: the runner
 records it as data and goes on.
+
+:func:`open_bounded` and :func:`decoding` are the one pixel guard and the one mapping of
+Pillow's failures to errors, also used for the web's query images.
 """
 
 from __future__ import annotations
@@ -24,9 +27,11 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 import threading
 from collections import OrderedDict, deque
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any, Callable, Iterable, Iterator
 
@@ -38,11 +43,10 @@ from .errors import BookidxError, SourceError
 from .fetch import Fetcher
 from .iiif_image import image_url, info_url, target_size
 
-Opener = Callable[[], Image.Image]
+ImageSource = bytes | str | os.PathLike  # encoded bytes or a path
+ErrorClass = type[BookidxError]
 _FBox = tuple[float, float, float, float]  # x0, y0, x1, y1 in (fractional) file pixels
 
-# Decoder failures Pillow reports for corrupt, truncated or unsupported files.
-_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError)
 _J2K_MAX_REDUCE = 5  # most encoders write 5 resolution levels; more fails to decode
 
 
@@ -80,12 +84,11 @@ class CropReader:
         """
         ref = region.page.image
         if ref.path:
-            return self._crop(lambda: Image.open(ref.path), region)
+            return self._crop(ref.path, region)
         if ref.service:
             return self._iiif(region)
         if ref.url:
-            data = self._fetch_whole(ref.url)
-            return self._crop(lambda: Image.open(io.BytesIO(data)), region)
+            return self._crop(self._fetch_whole(ref.url), region)
         raise SourceError("page has no image file, IIIF service or URL", parameter=region.page.id)
 
     def read_many(self, regions: Iterable[Region], workers: int = 4, *,
@@ -124,35 +127,24 @@ class CropReader:
 
     # -- local files and static images -------------------------------------------------------
 
-    def _crop(self, open_: Opener, region: Region) -> Image.Image:
+    def _crop(self, source: ImageSource, region: Region) -> Image.Image:
         """Open lazily, check the size, shrink on load, crop, make RGB, resample."""
         name = region.page.image.uri
-        try:
-            with open_() as img:
+        with decoding(name):
+            with open_bounded(source, self.max_megapixels * 1e6, name) as img:
                 box = self._image_box(img.size, region)
                 try:
                     return self._decode_box(img, box)
-                except _DECODE_ERRORS:
+                except Exception:
                     if img.format != "JPEG2000":
                         raise
             # Perhaps fewer resolution levels than the reduce asked for: decode it fully.
-            with open_() as img:
+            with open_bounded(source, self.max_megapixels * 1e6, name) as img:
                 return self._decode_box(img, box, shrink=False)
-        except FileNotFoundError:
-            raise SourceError("image file not found", parameter=name) from None
-        except OSError as e:
-            if e.errno is None:  # Pillow's decoder errors carry no errno
-                raise _decode_error(e, name) from None
-            raise SourceError(f"cannot read image file: {e.strerror}", parameter=name) from None
-        except BookidxError:
-            raise
-        except Exception as e:
-            raise _decode_error(e, name) from None
 
     def _image_box(self, size: tuple[int, int], region: Region) -> _FBox:
-        """The region's box in this file's pixels (fractional), after the megapixel guard."""
+        """The region's box in this file's pixels (fractional)."""
         width, height = size
-        self._check_pixels(width, height, region.page.image.uri)
         ref = region.page.image
         sized = bool(ref.width and ref.height)
         box = region.box.clip(ref.width, ref.height) if sized else region.box.clip(width, height)
@@ -213,13 +205,6 @@ class CropReader:
             _pick_tiff_level(img, box_side, self.max_side)
         return None
 
-    def _check_pixels(self, width: int, height: int, name: str) -> None:
-        megapixels = width * height / 1e6
-        if megapixels > self.max_megapixels:
-            raise SourceError(f"{width}x{height} image has {megapixels:.0f} megapixels, over the "
-                              f"limit of {self.max_megapixels:g} (decompression bomb guard)",
-                              parameter=name)
-
     def _fetch_whole(self, url: str) -> bytes:
         """A static image's bytes, downloaded once even when several workers ask at once."""
         with self._lock:
@@ -255,15 +240,9 @@ class CropReader:
                               parameter=ref.uri)
         url = image_url(ref, box, self.max_side)
         data = self.fetcher.get(url)
-        try:
-            with Image.open(io.BytesIO(data)) as img:
-                self._check_pixels(*img.size, url)
-                # A server that ignored the size (level 0, maxWidth) still decodes small.
-                return self._decode_box(img, (0, 0, *img.size))
-        except BookidxError:
-            raise
-        except Exception as e:
-            raise _decode_error(e, url) from None
+        with decoding(url), open_bounded(data, self.max_megapixels * 1e6, url) as img:
+            # A server that ignored the size (level 0, maxWidth) still decodes small.
+            return self._decode_box(img, (0, 0, *img.size))
 
     def _sized(self, ref: ImageRef) -> ImageRef:
         """The ref with its full size, from info.json when the manifest did not say.
@@ -287,6 +266,72 @@ class CropReader:
                 if len(self._sizes) > 4096:
                     self._sizes.popitem(last=False)
         return replace(ref, width=size[0], height=size[1])
+
+
+def open_bounded(source: ImageSource, max_pixels: float, name: str, *, load: bool = False,
+                 too_large: ErrorClass = SourceError, unreadable: ErrorClass = SourceError) -> Image.Image:
+    """An image opened from its header only, refused before any pixel is decoded when too large.
+
+    A 100 kB PNG can declare 50 000 x 50 000 pixels, so the byte size says nothing; the header's
+    pixel count does. The caller closes the image (``with open_bounded(...) as img``).
+
+    Args:
+        source: the encoded bytes, or a path.
+        max_pixels: refuse images with more pixels (width x height) than this.
+        name: what errors name: the file, URL or request parameter.
+        load: decode the pixels now; by default the image stays lazy, so that ``draft`` or
+            ``reduce`` can shrink it while decoding.
+        too_large, unreadable: the errors raised; the indexer records :class:`SourceError`,
+            the web answers ``PayloadTooLarge`` (413) and ``BadRequest`` (400).
+
+    Raises:
+        too_large: more than ``max_pixels``, or over Pillow's own decompression-bomb limit.
+        unreadable: not an image, or (with ``load``) a corrupt or truncated one.
+        SourceError: a path that cannot be read.
+    """
+    with decoding(name, too_large=too_large, unreadable=unreadable):
+        image = Image.open(io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source)
+    width, height = image.size
+    if width * height > max_pixels:
+        image.close()
+        raise too_large(f"{width}x{height} image has {width * height / 1e6:.0f} megapixels, over the "
+                        f"limit of {max_pixels / 1e6:g} (decompression bomb guard)", parameter=name)
+    if load:
+        with decoding(name, too_large=too_large, unreadable=unreadable):
+            try:
+                image.load()
+            except BaseException:
+                image.close()
+                raise
+    return image
+
+
+@contextmanager
+def decoding(name: str, *, too_large: ErrorClass = SourceError,
+             unreadable: ErrorClass = SourceError) -> Iterator[None]:
+    """Whatever Pillow raises while opening or decoding, as a :class:`BookidxError` naming ``name``.
+
+    Pillow's decoders raise much more than ``OSError`` on hostile bytes (``IndexError`` for a
+    truncated QOI, ``TypeError`` for a malformed IM header, ``NotImplementedError`` for an
+    unknown DDS or BLP compression, ``EOFError``, ``KeyError``, ``struct.error``): each is the
+    file's fault, so each is ``unreadable``, never a crash of the run or a 500.
+    """
+    try:
+        yield
+    except BookidxError:
+        raise
+    except Image.DecompressionBombError as e:
+        raise too_large(f"decompression bomb: {e}", parameter=name) from None
+    except UnidentifiedImageError:
+        raise unreadable("not an image (no decoder recognises the bytes)", parameter=name) from None
+    except FileNotFoundError:
+        raise SourceError("image file not found", parameter=name) from None
+    except OSError as e:
+        if e.errno is None:  # Pillow's decoder errors carry no errno; the file system's do
+            raise unreadable(f"corrupt or truncated image: {e}", parameter=name) from None
+        raise SourceError(f"cannot read image file: {e.strerror}", parameter=name) from None
+    except Exception as e:
+        raise unreadable(f"corrupt or truncated image: {type(e).__name__}: {e}", parameter=name) from None
 
 
 def _j2k_round_ok(side: int, levels: int) -> bool:
@@ -325,10 +370,3 @@ def _to_rgb(img: Image.Image) -> Image.Image:
         return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), "L").convert("RGB")
     return img.convert("RGB")
 
-
-def _decode_error(exc: Exception, name: str) -> SourceError:
-    if isinstance(exc, Image.DecompressionBombError):
-        return SourceError(f"decompression bomb: {exc}", parameter=name)
-    if isinstance(exc, UnidentifiedImageError):
-        return SourceError("not an image (no decoder recognises the bytes)", parameter=name)
-    return SourceError(f"corrupt or truncated image: {exc}", parameter=name)

@@ -12,13 +12,13 @@ with every hop, redirects included, checked against the allow-list before it is 
 
 from __future__ import annotations
 
-import io
 from urllib.parse import unquote, urlsplit
 
 from flask import request
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from .. import __version__
+from ..crops import open_bounded
 from ..errors import BadRequest, FetchError, PayloadTooLarge
 from ..fetch import Fetcher
 from .state import setting, setting_list
@@ -102,15 +102,6 @@ def decode(data: bytes, parameter: str) -> Image.Image:
     limit = setting("BOOKIDX_MAX_UPLOAD_BYTES")
     if len(data) > limit:
         raise PayloadTooLarge(f"image is over {limit} bytes", parameter)
-    max_pixels = setting("BOOKIDX_MAX_UPLOAD_PIXELS")
-    try:
-        image = Image.open(io.BytesIO(data))
-        if image.width * image.height > max_pixels:
-            raise PayloadTooLarge(f"image is {image.width}x{image.height} pixels; the limit is {max_pixels:.0f} pixels", parameter)
-        image.load()
-    except Image.DecompressionBombError as e:  # Pillow's own guard, for headers over 2x its limit
-        raise PayloadTooLarge(f"image is too large to decode safely: {e}", parameter) from e
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        raise BadRequest(f"not an image this server can read ({type(e).__name__})", parameter) from e
-    return image
+    return open_bounded(data, setting("BOOKIDX_MAX_UPLOAD_PIXELS"), parameter, load=True,
+                        too_large=PayloadTooLarge, unreadable=BadRequest)
 
