@@ -239,6 +239,27 @@ def test_served_search_motivation_ignored_and_empty_query(app, vogue):
     assert len(everything["items"]) == len(regions)
 
 
+@pytest.mark.parametrize("path, status", [
+    ("annotations/x", 404),
+    ("annotations/-1", 404),
+    ("annotations/%D9%A1", 404),  # an Arabic-Indic one: a digit to str.isdigit, not a canvas index
+    ("annotations/" + "9" * 5000, 404),
+    ("annotations/999", 404),
+    ("search?q=fleurs&page=9", 404),
+    ("search1?page=x", 400),
+])
+def test_iiif_errors_are_json_readable_from_any_origin(app, vogue, path, status):
+    s, _, _ = vogue
+    r = app.test_client().get(f"/bookidx/iiif/{s}/{path}", headers={"Origin": "https://viewer.example"})
+    assert r.status_code == status and r.mimetype == "application/json" and r.get_json()["error"] == status
+    assert r.headers["Access-Control-Allow-Origin"] == "*"
+
+
+def test_an_unknown_manifest_is_json_readable_from_any_origin(app):
+    r = app.test_client().get("/bookidx/iiif/0123456789abcdef/manifest.json")
+    assert r.status_code == 404 and r.get_json()["parameter"] and r.headers["Access-Control-Allow-Origin"] == "*"
+
+
 @pytest.mark.slow
 def test_text_to_image_hits_join_keyword_hits(tmp_path):
     """With a text-capable model the best VISUAL_HITS images are listed too (tiny random CLIP)."""

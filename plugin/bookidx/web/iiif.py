@@ -16,8 +16,10 @@ rank fusion (bookidx.search.fuse). Vector search has no cut-off: every picture i
 nearest neighbour, so listing all of them would bury the keyword hits. Without ``q`` the search
 lists all of the manifest's annotations (spec: an absent parameter does not restrict).
 
-IIIF resources are public documents meant for any viewer on any site: responses carry
-``Access-Control-Allow-Origin: *`` (Presentation 3.0 §6.2 asks for CORS).
+IIIF resources are public documents meant for any viewer on any site: responses, errors
+included (a viewer must be able to read why), carry ``Access-Control-Allow-Origin: *``
+(Presentation 3.0 §6.2 asks for CORS). Errors are the blueprint's JSON errors; a canvas that is
+not a number is one too (a 404), not the host app's HTML page, so the route takes any string.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import json
 from typing import Any, Callable
 
 from flask import Blueprint, Response, request
+from werkzeug.wrappers import Response as BaseResponse
 
 from ..adapters.iiif import ManifestInfo, read_manifest
 from ..annotate import PRESENTATION2, PRESENTATION3, Links, annotate_manifest, annotation_page, canvas_index, canvases
@@ -52,12 +55,23 @@ VISUAL_HITS = 10
 SEARCH1_CONTEXT_TYPE = 'application/ld+json;profile="http://iiif.io/api/search/1/context.json"'
 
 
+ENDPOINTS = ("iiif_manifest", "iiif_annotations", "iiif_search", "iiif_search1")
+
+
 def add_iiif_routes(bp: Blueprint) -> None:
     """Register the IIIF-out views on ``bp``."""
     bp.add_url_rule("/iiif/<slug>/manifest.json", "iiif_manifest", manifest)
-    bp.add_url_rule("/iiif/<slug>/annotations/<int:canvas>", "iiif_annotations", annotations)
+    bp.add_url_rule("/iiif/<slug>/annotations/<canvas>", "iiif_annotations", annotations)
     bp.add_url_rule("/iiif/<slug>/search", "iiif_search", search)
     bp.add_url_rule("/iiif/<slug>/search1", "iiif_search1", search1)
+    bp.after_request(_public)
+
+
+def _public(response: BaseResponse) -> BaseResponse:
+    """Any origin may read what the IIIF routes answer, errors included."""
+    if (request.endpoint or "").rpartition(".")[2] in ENDPOINTS:
+        response.headers["Access-Control-Allow-Origin"] = "*"
+    return response
 
 
 def manifest(slug: str) -> Response:
@@ -66,12 +80,14 @@ def manifest(slug: str) -> Response:
     return _json(annotate_manifest(doc, regions, _links(slug)), _presentation_type(info.version))
 
 
-def annotations(slug: str, canvas: int) -> Response:
+def annotations(slug: str, canvas: str) -> Response:
     doc, info = _stored(slug)
-    found = next((c for c in canvases(doc) if c.index == canvas), None)
-    page_id = next((p.id for p in info.pages if p.index == canvas), None)
+    # ASCII digits only: str.isdigit() also takes "١" and "²", which int() reads or refuses.
+    number = int(canvas) if canvas.isascii() and canvas.isdigit() and len(canvas) <= 18 else None
+    found = next((c for c in canvases(doc) if c.index == number), None)
+    page_id = next((p.id for p in info.pages if p.index == number), None)
     if found is None or page_id is None:
-        raise NotFound(f"manifest {slug} has no canvas {canvas} with an image", "canvas")
+        raise NotFound(f"manifest {slug} has no canvas {canvas[:40]!r} with an image", "canvas")
     regions = [region for _, region in current_index().items(manifest=info.id, canvas=page_id)]
     page = annotation_page(found, regions, _links(slug), info.version)
     return _json(page, _presentation_type(info.version))
@@ -156,6 +172,4 @@ def _presentation_type(version: int) -> str:
 
 
 def _json(doc: dict[str, Any], content_type: str) -> Response:
-    response = Response(json.dumps(doc, ensure_ascii=False), content_type=content_type)
-    response.headers["Access-Control-Allow-Origin"] = "*"
-    return response
+    return Response(json.dumps(doc, ensure_ascii=False), content_type=content_type)

@@ -180,8 +180,8 @@ def responses() -> dict[str, Any]:
         502: "A remote image server failed",
     }
     out = {f"E{code}": _json(error, text) for code, text in texts.items()}
-    # Where a path parameter can fail the route's own converter (a newline in a file name, a
-    # canvas that is not a number), the 404 is the host app's page, not bookidx's JSON.
+    # Where a path parameter can fail the route's own converter (a newline in a file name), the
+    # 404 is the host app's page, not bookidx's JSON.
     out["E404route"] = {"description": "No such file, or a URL that matches no route (then the host app's HTML 404)",
                         "content": {"application/json": {"schema": error}, "text/html": {"schema": {"type": "string"}}}}
     return out
@@ -304,7 +304,7 @@ def iiif_paths() -> dict[str, Any]:
         "/iiif/{slug}/annotations/{canvas}": {"get": {
             "operationId": "iiifAnnotations", "summary": "One canvas's annotations (AnnotationPage, or sc:AnnotationList for 2.1)",
             "parameters": [slug, canvas],
-            "responses": {"200": ld("Annotations"), **_errors(422, 500), "404": _ref("responses/E404route")},
+            "responses": {"200": ld("Annotations"), **_errors(404, 422, 500)},
         }},
         "/iiif/{slug}/search": {"get": {
             "operationId": "iiifSearch2", "summary": "IIIF Content Search 2.0 within one manifest",
