@@ -27,17 +27,16 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from ..embed import Embedder
 from ..errors import ConfigError
-from .hf import resolve_device, resolve_dtype
 from .preprocess import Preprocess
+from .torchbase import TorchEmbedder
 
 _NAME = "efficientnet-lite0"
 _SIZE = 224
 _POOLING = {"mean": _NAME, "rmac": f"{_NAME}-rmac"}  # pooling -> the model id indexes record
 
 
-class EfficientNetLite0(Embedder):
+class EfficientNetLite0(TorchEmbedder):
     """EfficientNet-Lite0 image embedder (image only, 1280-d, 224 px).
 
     Args:
@@ -64,15 +63,11 @@ class EfficientNetLite0(Embedder):
             from efficientnet_lite_pytorch import EfficientNet
         except ImportError as e:
             raise ConfigError(f"{e.name} is not installed; {_NAME} needs bookidx[ml]", parameter="model") from e
-        self._torch = torch
+        preprocess = Preprocess(resize=(_SIZE, _SIZE), resample=Image.Resampling.BICUBIC, scale=1.0,
+                                mean=(127.0, 127.0, 127.0), std=(128.0, 128.0, 128.0), keep_aspect=keep_aspect)
+        super().__init__(preprocess, device, dtype, batch_size, gpu_batch=256, cpu_batch=32)
         self.model_id = _POOLING[pooling]
         self._rmac = pooling == "rmac"
-        self.device = resolve_device(device)
-        self._dtype = resolve_dtype(dtype, self.device)
-        self.batch_size = batch_size or (256 if self.device.startswith("cuda") else 32)
-        self._preprocess = Preprocess(resize=(_SIZE, _SIZE), resample=Image.Resampling.BICUBIC, scale=1.0,
-                                      mean=(127.0, 127.0, 127.0), std=(128.0, 128.0, 128.0),
-                                      keep_aspect=keep_aspect)
         # from_name + our own load: the package's from_pretrained prints and uses torch.load's
         # pickle mode; the file is a plain state dict, so weights_only loading is enough.
         model = EfficientNet.from_name(_NAME)
@@ -82,28 +77,10 @@ class EfficientNetLite0(Embedder):
         self._layout = torch.channels_last if self.device.startswith("cuda") else torch.contiguous_format
         self._model = model.eval().to(device=self.device, dtype=self._dtype, memory_format=self._layout)
 
-    def preprocess_info(self) -> dict[str, Any]:
-        return self._preprocess.info()
-
-    def preprocess(self, image) -> np.ndarray:
-        return self._preprocess(image)
-
-    def embed_arrays(self, batch: np.ndarray) -> np.ndarray:
-        if len(batch) == 0:
-            return np.zeros((0, self.ndim), dtype=np.float32)
-        return np.concatenate([self._embed_chunk(batch[i : i + self.batch_size])
-                               for i in range(0, len(batch), self.batch_size)])
-
-    def _embed_chunk(self, chunk: np.ndarray) -> np.ndarray:
-        torch = self._torch
-        with torch.inference_mode():
-            pixels = torch.from_numpy(np.ascontiguousarray(chunk, dtype=np.float32))
-            if self.device.startswith("cuda"):
-                pixels = pixels.pin_memory().to(self.device, non_blocking=True)
-            pixels = pixels.to(device=self.device, dtype=self._dtype, memory_format=self._layout)
-            features = self._model.extract_features(pixels).float()
-            pooled = _rmac(features) if self._rmac else features.mean(dim=(2, 3))
-            return torch.nn.functional.normalize(pooled, dim=-1).cpu().numpy()
+    def _forward(self, pixels) -> np.ndarray:
+        features = self._model.extract_features(pixels).float()
+        pooled = _rmac(features) if self._rmac else features.mean(dim=(2, 3))
+        return self._torch.nn.functional.normalize(pooled, dim=-1).cpu().numpy()
 
 
 def _rmac(features, levels: int = 3):

@@ -23,16 +23,16 @@ from typing import Any
 
 import numpy as np
 
-from ..embed import Embedder
 from ..errors import ConfigError
 from .preprocess import Preprocess
+from .torchbase import TorchEmbedder
 
 #: Text towers trained on fixed-length, "max_length"-padded input (their pooling reads the last
 #: position); the others pad to the longest text in the batch.
 _PAD_TO_MAX = ("siglip",)
 
 
-class HFEmbedder(Embedder):
+class HFEmbedder(TorchEmbedder):
     """A transformers checkpoint behind the Embedder interface.
 
     Args:
@@ -60,17 +60,15 @@ class HFEmbedder(Embedder):
         keep_aspect: bool = False,
         model_id: str | None = None,
     ):
-        torch, transformers = _import_ml()
+        transformers = _import_ml()
         self.model_id = model_id or model
-        self.device = resolve_device(device)
-        self._dtype = resolve_dtype(dtype, self.device)
-        self.batch_size = batch_size or (128 if self.device.startswith("cuda") else 16)
         try:
             config = transformers.AutoConfig.from_pretrained(model)
             processor = transformers.AutoImageProcessor.from_pretrained(model)
         except (OSError, ValueError, KeyError) as e:
             raise ConfigError(f"cannot load model {model!r}: {e}", parameter="model") from e
-        self._preprocess = preprocess_from_processor(processor, keep_aspect, model)
+        preprocess = preprocess_from_processor(processor, keep_aspect, model)
+        super().__init__(preprocess, device, dtype, batch_size, gpu_batch=128, cpu_batch=16)
         self.family = config.model_type
         text_config = getattr(config, "text_config", None)
         self.supports_text = text_config is not None and getattr(config, "vision_config", None) is not None
@@ -83,19 +81,6 @@ class HFEmbedder(Embedder):
             self.ndim = _vision_width(config)
             pooler = getattr(self._model, "pooler", None)
             self._use_cls = pooler is not None and any(True for _ in pooler.parameters())
-        self._torch = torch
-
-    def preprocess_info(self) -> dict[str, Any]:
-        return self._preprocess.info()
-
-    def preprocess(self, image) -> np.ndarray:
-        return self._preprocess(image)
-
-    def embed_arrays(self, batch: np.ndarray) -> np.ndarray:
-        if len(batch) == 0:
-            return np.zeros((0, self.ndim), dtype=np.float32)
-        rows = [self._embed_chunk(batch[i : i + self.batch_size]) for i in range(0, len(batch), self.batch_size)]
-        return np.concatenate(rows)
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
         if not self.supports_text:
@@ -115,20 +100,13 @@ class HFEmbedder(Embedder):
                 out.append(self._finish(self._model.get_text_features(**tokens)))
         return np.concatenate(out)
 
-    def _embed_chunk(self, chunk: np.ndarray) -> np.ndarray:
-        torch = self._torch
-        with torch.inference_mode():
-            pixels = torch.from_numpy(np.ascontiguousarray(chunk, dtype=np.float32))
-            if self.device.startswith("cuda"):
-                # Pinned memory lets the copy run asynchronously with the kernels queued after it.
-                pixels = pixels.pin_memory().to(self.device, non_blocking=True)
-            pixels = pixels.to(device=self.device, dtype=self._dtype)
-            if self.supports_text:
-                return self._finish(self._model.get_image_features(pixel_values=pixels))
-            out = self._model(pixel_values=pixels)
-            if self._use_cls or getattr(out, "pooler_output", None) is None:
-                return self._finish(out.last_hidden_state[:, 0])
-            return self._finish(out.pooler_output.flatten(1))
+    def _forward(self, pixels: Any) -> np.ndarray:
+        if self.supports_text:
+            return self._finish(self._model.get_image_features(pixel_values=pixels))
+        out = self._model(pixel_values=pixels)
+        if self._use_cls or getattr(out, "pooler_output", None) is None:
+            return self._finish(out.last_hidden_state[:, 0])
+        return self._finish(out.pooler_output.flatten(1))
 
     def _finish(self, features: Any) -> np.ndarray:
         if not isinstance(features, self._torch.Tensor):  # transformers 5: a model output
@@ -187,40 +165,14 @@ def preprocess_from_processor(processor: Any, keep_aspect: bool, name: str = "")
     )
 
 
-def resolve_device(device: str | None) -> str:
-    """"auto" → "cuda" when torch sees a GPU, else "cpu"; other names pass through."""
-    import torch
-
-    if device in (None, "", "auto"):
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device {device!r} asked for, but torch sees no CUDA GPU", parameter="device")
-    return device
-
-
-def resolve_dtype(dtype: Any, device: str) -> Any:
-    """A torch dtype from a name or dtype; None → bfloat16 on CUDA, float32 elsewhere."""
-    import torch
-
-    if dtype is None:
-        return torch.bfloat16 if device.startswith("cuda") else torch.float32
-    if isinstance(dtype, torch.dtype):
-        return dtype
-    names = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
-             "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16}
-    if str(dtype) not in names:
-        raise ConfigError(f"unknown dtype {dtype!r}; known: {', '.join(names)}", parameter="dtype")
-    return names[str(dtype)]
-
-
-def _import_ml():
+def _import_ml() -> Any:
     try:
-        import torch
+        import torch  # noqa: F401  (checked here, so its absence is a ConfigError, not an ImportError)
         import transformers
     except ImportError as e:
         raise ConfigError(f"{e.name} is not installed; install bookidx[ml] (and torch for your platform)",
                           parameter="model") from e
-    return torch, transformers
+    return transformers
 
 
 def _load_model(transformers: Any, name: str, device: str, dtype: Any) -> Any:
