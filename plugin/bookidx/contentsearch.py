@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from .adapters.records import Region
 from .annotate import PRESENTATION2, SEARCH1_CONTEXT, Canvas, Links, annotation_v2, annotation_v3
@@ -149,11 +149,7 @@ def search_v2(results: Sequence[Result], canvases: Mapping[str, Canvas], links: 
     if page.ignored:
         out["ignored"] = list(page.ignored)
     items, extended = [], []
-    for res in results:
-        canvas = canvases.get(res.region.page.id)
-        anno = None if canvas is None else annotation_v3(res.region, canvas, links, _classes(res))
-        if anno is None:
-            continue
+    for res, anno in _annotated(results, canvases, links, annotation_v3):
         items.append(anno)
         quote, motivation = (res.caption_match, "highlighting") if res.caption_match else (res.context_match, "contextualizing")
         if quote is not None:
@@ -194,11 +190,7 @@ def search_v1(results: Sequence[Result], canvases: Mapping[str, Canvas], links: 
     if page.collection is not None:
         out["startIndex"] = page.start_index
     resources, hits = [], []
-    for res in results:
-        canvas = canvases.get(res.region.page.id)
-        anno = None if canvas is None else annotation_v2(res.region, canvas, links, _classes(res))
-        if anno is None:
-            continue
+    for res, anno in _annotated(results, canvases, links, annotation_v2):
         resources.append(anno)
         hit: dict[str, Any] = {"@type": "search:Hit", "annotations": [anno["@id"]]}
         quote = res.caption_match or res.context_match
@@ -212,8 +204,16 @@ def search_v1(results: Sequence[Result], canvases: Mapping[str, Canvas], links: 
     return out
 
 
-def _classes(res: Result) -> tuple[str, ...]:
-    return (res.cls,) if res.cls else ()
+def _annotated(results: Sequence[Result], canvases: Mapping[str, Canvas], links: Links,
+               annotation: Callable[..., dict[str, Any] | None]) -> Iterator[tuple[Result, dict[str, Any]]]:
+    """Each result with its annotation, built by ``annotation`` (annotation_v3 or annotation_v2)
+    exactly as the manifest's annotation pages have it; results off the manifest's canvases, or
+    outside their canvas, are left out."""
+    for res in results:
+        canvas = canvases.get(res.region.page.id)
+        anno = None if canvas is None else annotation(res.region, canvas, links, (res.cls,) if res.cls else ())
+        if anno is not None:
+            yield res, anno
 
 
 def _text_quote_selector(quote: Quote) -> dict[str, str]:
