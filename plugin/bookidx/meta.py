@@ -1,7 +1,5 @@
-"""An index's metadata: ``bookidx.json`` and the SQLite (WAL) database with its FTS5 index.
-
-``bookidx.json`` records what the vectors depend on (model id, dimension, preprocessing, usearch
-dtype and graph parameters) and the schema version; ``check_model`` refuses to mix models.
+"""An index's metadata database: SQLite (WAL) with its FTS5 keyword index (``bookidx.json``,
+what the vectors depend on, is info.py's).
 
 ``meta.sqlite`` is the source of truth of an index. Each region is one ``items`` row that holds
 the region as JSON, the columns filters need, and its vector as a blob, so the usearch file
@@ -18,13 +16,11 @@ lets readers read while the writer commits (https://www.sqlite.org/wal.html).
 from __future__ import annotations
 
 import json
-import os
 import re
 import sqlite3
 import time
 import unicodedata
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 from urllib.parse import quote
@@ -32,13 +28,10 @@ from urllib.parse import quote
 import numpy as np
 
 from .adapters.records import Region
-from .config import IndexConfig
-from .embed import model_identity
-from .errors import BadRequest, ConfigError, IndexMismatch
+from .errors import BadRequest, IndexMismatch
 
 SCHEMA_VERSION = 2
-INFO, DB = "bookidx.json", "meta.sqlite"
-
+DB = "meta.sqlite"
 
 
 def _add_groups(con: sqlite3.Connection) -> None:
@@ -352,72 +345,14 @@ def record_failure(con: sqlite3.Connection, key: int, source: str, stage: str, r
     )
 
 
-# -- bookidx.json: what the vectors depend on, checked on every open ---------------------------
+#: Names that moved to info.py, still importable from here by modules not yet changed
+#: (cli.py: read_info; classify.py: plain, write_json).
+_MOVED_TO_INFO = ("INFO", "new_info", "read_info", "check_model", "plain", "write_json", "fsync")
 
 
-def new_info(model_info: dict, config: IndexConfig) -> dict:
-    from . import __version__
+def __getattr__(name: str) -> Any:
+    if name in _MOVED_TO_INFO:
+        from . import info
 
-    return {
-        "schema": SCHEMA_VERSION,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "bookidx": __version__,
-        "model": plain({k: model_info.get(k) for k in ("model", "ndim", "preprocess", "supports_text")}),
-        "usearch": {
-            "metric": "cos",
-            "dtype": config.dtype,
-            "connectivity": config.connectivity,
-            "expansion_add": config.expansion_add,
-            "expansion_search": config.expansion_search,
-        },
-        "counts": {"items": 0, "failures": 0},
-    }
-
-
-def read_info(path: Path) -> dict:
-    try:
-        info = json.loads((path / INFO).read_text(encoding="utf-8"))
-        schema = int(info["schema"])
-        info["model"]["ndim"], info["usearch"]["dtype"]
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise ConfigError(f"unreadable: {e}", str(path / INFO)) from e
-    if schema > SCHEMA_VERSION:
-        raise IndexMismatch(
-            f"index schema {schema} is newer than this bookidx (schema {SCHEMA_VERSION}); upgrade bookidx",
-            str(path / INFO),
-        )
-    return info
-
-
-def check_model(path: Path, info: dict, model_info: dict, config: IndexConfig) -> None:
-    old, new = plain(model_identity(info["model"])), plain(model_identity(model_info))
-    if plain(old) != new:
-        describe = lambda m: f"{m['model']!r} ({m['ndim']}-d, preprocess {json.dumps(m['preprocess'], sort_keys=True)})"  # noqa: E731
-        raise IndexMismatch(
-            f"{path} was built with model {describe(old)}; this run uses {describe(new)}: "
-            "use another index directory, or the index's model",
-            "model",
-        )
-    if info["usearch"]["dtype"] != config.dtype:
-        raise IndexMismatch(f"{path} stores {info['usearch']['dtype']} vectors; config asks for {config.dtype}", "dtype")
-
-
-def plain(value: Any) -> Any:
-    """JSON's view of a value (tuples become lists), so saved and live model info compare equal."""
-    return json.loads(json.dumps(value, sort_keys=True))
-
-
-def write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
-    fsync(tmp)
-    os.replace(tmp, path)
-
-
-def fsync(path: Path) -> None:
-    """Flush a file before it is renamed into place, so a power cut cannot leave it empty."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        return getattr(info, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -48,7 +48,8 @@ from . import meta
 from .adapters.records import Region
 from .config import IndexConfig
 from .errors import BadRequest, BookidxError, ConfigError, IndexMismatch, NotFound
-from .meta import DB, INFO, SCHEMA_VERSION, Filters
+from .info import INFO, check_model, fsync, new_info, read_info, write_json
+from .meta import DB, SCHEMA_VERSION, Filters
 from .vectors import Snapshot, exact_top, keep_mask, nearest, unit_rows, upsert
 
 try:
@@ -129,7 +130,7 @@ class Index:
         if not (path / INFO).exists():
             if (path / DB).exists():
                 raise ConfigError(f"{DB} without {INFO}: not an index this code can trust", str(path))
-            meta.write_json(path / INFO, meta.new_info(model_info, config))
+            write_json(path / INFO, new_info(model_info, config))
         return cls._writer(path, model_info, config)
 
     @classmethod
@@ -140,7 +141,7 @@ class Index:
             raise NotFound(f"no bookidx index in {path}", "index")
         if not readonly:
             return cls._writer(path, None, None)
-        info = meta.read_info(path)
+        info = read_info(path)
         con = meta.connect(path / DB, readonly=True)
         try:
             version = meta.schema_version(con)
@@ -162,14 +163,14 @@ class Index:
         fd = _take_lock(path)
         con = None
         try:
-            info = meta.read_info(path)
+            info = read_info(path)
             if model_info is not None and config is not None:
-                meta.check_model(path, info, model_info, config)
+                check_model(path, info, model_info, config)
             con = meta.connect(path / DB, readonly=False)
             meta.ensure_schema(con, str(path))
             if info["schema"] != meta.SCHEMA_VERSION:
                 info["schema"] = meta.SCHEMA_VERSION
-                meta.write_json(path / INFO, info)
+                write_json(path / INFO, info)
             for stale in path.glob(f"{VECTORS}.*.tmp"):  # a save cut short
                 stale.unlink()
             return cls(path, info, con, lock_fd=fd)
@@ -339,12 +340,12 @@ class Index:
         t0 = time.monotonic()
         tmp = self.path / f"{VECTORS}.{os.getpid()}.tmp"
         self._snap.base.save(str(tmp))
-        meta.fsync(tmp)
+        fsync(tmp)
         os.replace(tmp, self.path / VECTORS)
         meta.set_meta(self._con, "file_seq", self._seq)  # after the rename: never ahead of the file
         one = lambda sql: self._con.execute(sql).fetchone()[0]  # noqa: E731
         self.info["counts"] = {"items": one("SELECT count(*) FROM items"), "failures": one("SELECT count(*) FROM failures")}
-        meta.write_json(self.path / INFO, self.info)
+        write_json(self.path / INFO, self.info)
         self._unsaved = 0
         self._last_save = time.monotonic()
         self._save_seconds = self._last_save - t0
