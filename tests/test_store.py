@@ -17,7 +17,7 @@ import time
 import numpy as np
 import pytest
 
-from bookidx import meta, store
+from bookidx import meta, queries, store
 from bookidx.adapters.records import Book, Box, ImageRef, Page, Region
 from bookidx.config import IndexConfig
 from bookidx.errors import BadRequest, BookidxError, IndexMismatch, NotFound
@@ -84,7 +84,7 @@ def test_roundtrip_finds_true_nearest_after_reopen(tmp_path):
 
 
 def test_hnsw_path_on_a_larger_index(tmp_path, monkeypatch):
-    monkeypatch.setattr(store, "EXACT_BELOW", 0)  # force HNSW even on a small index
+    monkeypatch.setattr(queries, "EXACT_BELOW", 0)  # force HNSW even on a small index
     regions, vecs = build(tmp_path / "ix", 3000)
     with Index.open(tmp_path / "ix") as idx:
         hits = idx.search(vecs[:200], k=1)
@@ -345,8 +345,8 @@ FILTER_CASES = [
 @pytest.mark.parametrize("exact_filtered, exact_below", [(50_000, 20_000), (5, 20_000), (5, 0)],
                          ids=["exact", "oversampled", "oversampled-hnsw"])
 def test_filtered_search_returns_the_nearest_matching(tmp_path, monkeypatch, exact_filtered, exact_below):
-    monkeypatch.setattr(store, "EXACT_FILTERED", exact_filtered)
-    monkeypatch.setattr(store, "EXACT_BELOW", exact_below)
+    monkeypatch.setattr(queries, "EXACT_FILTERED", exact_filtered)
+    monkeypatch.setattr(queries, "EXACT_BELOW", exact_below)
     regions, vecs = filter_index(tmp_path / "ix")
     q = unit(12)[0]
     sims = f16(vecs) @ q
@@ -360,8 +360,8 @@ def test_filtered_search_returns_the_nearest_matching(tmp_path, monkeypatch, exa
 
 
 def test_filtered_search_finds_matches_that_are_far_away(tmp_path, monkeypatch):
-    monkeypatch.setattr(store, "EXACT_FILTERED", 5)  # many candidates: HNSW oversampling
-    monkeypatch.setattr(store, "EXACT_BELOW", 0)
+    monkeypatch.setattr(queries, "EXACT_FILTERED", 5)  # many candidates: HNSW oversampling
+    monkeypatch.setattr(queries, "EXACT_BELOW", 0)
     q = unit(21)[0]
     near = unit(22, 380) + 2 * q  # everything near the query, except the maps
     far = unit(23, 20) - 2 * q
