@@ -9,6 +9,7 @@ shared by them (web/state.py).
 
 from __future__ import annotations
 
+import logging
 import sys
 from typing import Any, Iterable
 
@@ -59,6 +60,9 @@ def serve(
 ) -> None:
     """Serve ``index_dir`` until interrupted (Ctrl-C). See :func:`make_server` for the arguments."""
     server = make_server(index_dir, host, port, threads, cors_origins, **config)
+    # waitress warns "Task queue depth is N" on every queued request: under load that is tens of
+    # thousands of lines a minute (docs/reliability.md). Queueing is normal; errors still show.
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     # Printed, not logged: the CLI keeps bookidx's loggers quiet, and this line is the one a
     # user needs (the address, with the port actually bound).
     print(f"bookidx: serving {index_dir} on http://{host}:{server.effective_port}/bookidx/", file=sys.stderr, flush=True)
