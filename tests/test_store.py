@@ -495,17 +495,19 @@ def test_kill_9_at_any_moment_leaves_a_searchable_index(tmp_path):
     assert _check_consistent(path, committed) >= 20 * 25
 
 
-def _second_process_writer(path: str, steps, go) -> None:
+def _second_process_writer(path: str, steps, readd, close) -> None:
     idx = Index.create_or_open(path, model_info=MODEL, config=CONFIG)
     idx.save_interval = 1e9  # commits only reach readers through SQLite until close
     idx.add([region(i) for i in range(50, 100)], unit(2, 50))
     idx.commit()
     steps.put("committed")
-    go.wait()
+    readd.wait()
     idx.add([region(0)], unit(3))
     idx.commit()
     steps.put("re-added")
-    go.wait()
+    # One event per step: with one event, set for the step before, the writer could run on to
+    # close (and save the file) before the reader had looked at the re-added row.
+    close.wait()
     idx.close()
     steps.put("closed")
 
@@ -515,8 +517,8 @@ def test_reader_refresh_sees_another_process_commits(tmp_path):
     reader = Index.open(tmp_path / "ix")
     assert reader.refresh() is False  # nothing changed: cheap no-op
     ctx = multiprocessing.get_context("fork")
-    steps, go = ctx.Queue(), ctx.Event()
-    proc = ctx.Process(target=_second_process_writer, args=(str(tmp_path / "ix"), steps, go), daemon=True)
+    steps, readd, close = ctx.Queue(), ctx.Event(), ctx.Event()
+    proc = ctx.Process(target=_second_process_writer, args=(str(tmp_path / "ix"), steps, readd, close), daemon=True)
     proc.start()
     try:
         new = unit(2, 50)
@@ -525,14 +527,13 @@ def test_reader_refresh_sees_another_process_commits(tmp_path):
         assert reader.refresh() is True and reader.refresh() is False
         assert len(reader) == 100 and reader.search(new[0], k=1)[0].key == region(50).key
         assert reader.stats()["vectors_overlay"] == 50
-        go.set()
+        readd.set()
         assert steps.get(timeout=20) == "re-added"
-        go.clear()
         reader.refresh()
         assert reader.search(unit(3)[0], k=1)[0].key == regions[0].key
         stale = reader.search(vecs[0], k=100)
         assert len({h.key for h in stale}) == len(stale) == 100  # the old vector is hidden, not doubled
-        go.set()
+        close.set()
         assert steps.get(timeout=20) == "closed"
         proc.join(20)
         assert reader.refresh() is True
