@@ -36,7 +36,7 @@ import numpy as np
 from .embed import Embedder
 from .errors import BadRequest, ConfigError, IndexMismatch, NotFound, SourceError
 from .embed import model_identity
-from .meta import plain, write_json
+from .info import plain, write_json
 from .store import Index
 
 #: The NLN scheme, as stored in the index (``cls``) and given to ``class=`` filters.

@@ -69,7 +69,7 @@ def index_cmd(sources, index_dir, model, config_file, device, batch_size, worker
 
     config = IndexConfig.from_toml(config_file) if config_file else IndexConfig()
     if (Path(index_dir) / "bookidx.json").is_file():  # resuming: start from what the index recorded
-        from .meta import read_info
+        from .info import read_info
 
         config = config.recorded_in(read_info(Path(index_dir)))
     config = config.with_(

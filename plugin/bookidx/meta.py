@@ -347,12 +347,3 @@ def record_failure(con: sqlite3.Connection, key: int, source: str, stage: str, r
 
 #: Names that moved to info.py, still importable from here by modules not yet changed
 #: (cli.py: read_info; classify.py: plain, write_json).
-_MOVED_TO_INFO = ("INFO", "new_info", "read_info", "check_model", "plain", "write_json", "fsync")
-
-
-def __getattr__(name: str) -> Any:
-    if name in _MOVED_TO_INFO:
-        from . import info
-
-        return getattr(info, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
