@@ -130,17 +130,18 @@ class ExactResult:
         return out
 
     def lines(self) -> list[str]:
-        head = f"{'':<28}" + "".join(f"{'Top-' + str(k):>14}" for k in self.ks)
+        name = self.model.get("model", "?") + (" +rerank" if self.rerank else "")
+        width = len(name) + len(" (duplicates ok)") + 2
+        head = f"{'':<{width}}" + "".join(f"{'Top-' + str(k):>18}" for k in self.ks)
         n = len(self.queries)
 
         def row(label: str, dup: bool) -> str:
             cells = []
             for k in self.ks:
                 hits = sum(1 for r in self.ranks(dup) if r is not None and r <= k)
-                cells.append(f"{100 * hits / n if n else 0:5.1f}% {hits:>3}/{n:<3}")
-            return f"{label:<28}" + "".join(f"{c:>14}" for c in cells)
+                cells.append(f"{100 * hits / n if n else 0:.1f}% ({hits}/{n})")
+            return f"{label:<{width}}" + "".join(f"{c:>18}" for c in cells)
 
-        name = self.model.get("model", "?") + (" +rerank" if self.rerank else "")
         out = [f"exact image retrieval: {n} queries (seed {self.seed}) over {self.items} items", head]
         if self.duplicates:
             out.append(row(f"{name} (duplicates ok)", True))
@@ -148,7 +149,7 @@ class ExactResult:
         else:
             out.append(row(name, False))
         out.append(f"reference, {REFERENCE_NOTE}:")
-        out += [f"  {label:<26}" + "".join(f"{v:>13}%" for v in vals) for label, vals in REFERENCE.items()]
+        out += [f"  {label:<{width - 2}}" + "".join(f"{v:>17}%" for v in vals) for label, vals in REFERENCE.items()]
         out.append("Top-1 by distortion strength (equal-count bins):  " + ",  ".join(
             f"{b['range'][0]:.2f}-{b['range'][1]:.2f}: {100 * b['top1']:.0f}%" for b in self.by_strength()))
         ms = self.ms_per_query()
