@@ -251,7 +251,9 @@ def _sample(index: Index, positions: Sequence[int]) -> list[tuple[int, Region]]:
     i = 0
     while i < len(wanted):
         start = wanted[i]
-        page = index.items(limit=_PAGE, offset=start)
+        # Read up to the last wanted position within reach, not a whole page: samples are sparse.
+        last = max(p for p in wanted[i:] if p - start < _PAGE)
+        page = index.items(limit=last - start + 1, offset=start)
         while i < len(wanted) and wanted[i] - start < len(page):
             out.append(page[wanted[i] - start])
             i += 1
