@@ -256,10 +256,6 @@ def models_cmd():
         click.echo(name)
 
 
-def main() -> None:  # pragma: no cover
-    cli()
-
-
 # Commands that live in their own modules register here (one line each).
 from . import classify_cli  # noqa: E402,F401  (classify, duplicates)
 from . import eval_cli  # noqa: E402,F401  (eval exact, eval queries)
