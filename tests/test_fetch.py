@@ -55,17 +55,27 @@ class _Handler(BaseHTTPRequestHandler):
             step = steps.pop(0) if len(steps) > 1 else steps[0]
             srv.in_flight += 1
             srv.max_in_flight = max(srv.max_in_flight, srv.in_flight)
+        self._counted = True
         try:
             self._answer(*step)
         finally:
-            with srv.lock:
-                srv.in_flight -= 1
+            self._leave()
+
+    def _leave(self):
+        """Stop counting this request as in flight (once). Called before an "ok" body is sent:
+        the client may read the last byte, free its slot and start the next request before
+        this handler's thread runs again, which would count two at once for per_host=1."""
+        if self._counted:
+            self._counted = False
+            with self.server.lock:
+                self.server.in_flight -= 1
 
     def _answer(self, kind, *args):
         if kind == "ok":  # ("ok", body, delay_before_headers)
             body = args[0] if args else BODY
             if len(args) > 1:
                 time.sleep(args[1])
+            self._leave()
             self._send(200, body)
         elif kind == "status":  # ("status", code, headers)
             headers = args[1] if len(args) > 1 else {}
