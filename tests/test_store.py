@@ -271,6 +271,20 @@ def test_text_search_ranks_captions_first_and_folds_diacritics(tmp_path):
         assert [keys[h.key] for h in idx.text_search("ship", filters=Filters(book="book-b"))] == [1]
 
 
+def test_keyword_pages_of_tied_hits_neither_repeat_nor_skip(tmp_path):
+    # Identical captions tie on BM25: paging by offset must still walk every hit exactly once,
+    # with and without a filter (the two query plans in Queries.text_search).
+    regions = [region(i, caption="woodcut of a ship", book="book-a" if i % 2 else "book-b") for i in range(23)]
+    with Index.create_or_open(tmp_path / "ix", model_info=MODEL, config=CONFIG) as idx:
+        idx.add(regions, unit(4, len(regions)))
+    with Index.open(tmp_path / "ix") as idx:
+        for filters, expected in ((None, regions), (Filters(book="book-a"), regions[1::2])):
+            pages = [idx.text_search("ship", k=5, offset=o, filters=filters) for o in range(0, 25, 5)]
+            keys = [h.key for page in pages for h in page]
+            assert sorted(keys) == sorted(r.key for r in expected)
+            assert len({h.score for page in pages for h in page}) == 1
+
+
 @pytest.fixture(scope="module")
 def keywords(tmp_path_factory):
     path = tmp_path_factory.mktemp("keywords") / "ix"
