@@ -99,7 +99,9 @@ def build(path: Path, items: int, clusters: int) -> None:
     try:
         for start in range(0, items, 10_000):
             n = min(items, start + 10_000) - start
-            caption_words = [list(rng.choice(words, size=rng.integers(3, 7), p=weights)) for _ in range(n)]
+            lengths = rng.integers(3, 7, size=n)
+            drawn = rng.choice(len(words), size=int(lengths.sum()), p=weights)  # one draw per batch: fast
+            caption_words = [[words[w] for w in ws] for ws in np.split(drawn, np.cumsum(lengths)[:-1])]
             base = embedder.embed_texts([" ".join(c[:1]) for c in caption_words])
             vectors = normalize(base + rng.normal(scale=0.5 / np.sqrt(NDIM), size=base.shape).astype(np.float32))
             regions = [_region(start + i, " ".join(c)) for i, c in enumerate(caption_words)]
