@@ -452,6 +452,46 @@ def test_failures_are_data_and_cleared_by_success(tmp_path):
         assert [f["key"] for f in idx.failures()] == [regions[1].key]
 
 
+def test_drops_are_remembered_per_classifier_are_not_failures_and_are_forgotten_when_indexed(tmp_path):
+    regions = [region(n) for n in range(3)]
+    keys = [r.key for r in regions]
+    with Index.create_or_open(tmp_path / "ix", model_info=MODEL, config=CONFIG) as idx:
+        idx.record_failure(keys[0], "/scans/0.jpg", "crop", "timeout")
+        idx.record_drops(keys[:2], ["ornament", "blank-page"], [0.9, 0.8], "digest-a")
+        with pytest.raises(BadRequest, match="2 keys, 1 labels and 2 scores"):
+            idx.record_drops(keys[:2], ["ornament"], [0.9, 0.8], "digest-a")
+    with Index.open(tmp_path / "ix") as idx:
+        assert idx.failures() == []  # fetched and embedded this time: not a failure any more
+        assert idx.still_dropped(keys, "digest-a", ["ornament", "map"]) == {keys[0]: "ornament"}
+        assert idx.still_dropped(keys, "digest-b", ["ornament", "blank-page"]) == {}
+        assert idx.stats()["dropped"] == {"blank-page": 1, "ornament": 1}
+    with Index.create_or_open(tmp_path / "ix", model_info=MODEL, config=CONFIG) as idx:
+        idx.record_drops(keys[1:2], ["map"], [0.7], "digest-b")  # a new classifier's verdict replaces the old
+        idx.add(regions[:1], unit(1))
+    with Index.open(tmp_path / "ix") as idx:
+        assert idx.still_dropped(keys, "digest-a", ["ornament", "blank-page", "map"]) == {}
+        assert idx.still_dropped(keys, "digest-b", ["map"]) == {keys[1]: "map"}
+        assert idx.stats()["dropped"] == {"map": 1} and len(idx) == 1
+        assert idx.info["counts"] == {"items": 1, "failures": 0, "dropped": 1}  # as of the last save
+
+
+def test_an_index_of_schema_2_gets_its_dropped_table_when_opened_for_writing(tmp_path):
+    regions, vecs = build(tmp_path / "ix", 5)
+    con = sqlite3.connect(tmp_path / "ix" / "meta.sqlite")
+    con.executescript("DROP TABLE dropped; PRAGMA user_version = 2;")  # as schema 2 made it
+    con.close()
+    info_path = tmp_path / "ix" / "bookidx.json"
+    info_path.write_text(json.dumps({**json.loads(info_path.read_text()), "schema": 2}))
+    with pytest.raises(IndexMismatch, match="open it once for writing"):
+        Index.open(tmp_path / "ix")
+    with Index.create_or_open(tmp_path / "ix", model_info=MODEL, config=CONFIG) as idx:
+        idx.record_drops([region(9).key], ["ornament"], [0.5], "digest-a")
+    with Index.open(tmp_path / "ix") as idx:
+        assert idx.info["schema"] == store.SCHEMA_VERSION == 3 and len(idx) == 5
+        assert idx.search(vecs[2], k=1)[0].key == regions[2].key
+        assert idx.stats()["dropped"] == {"ornament": 1}
+
+
 # -- crashes, readers, threads -------------------------------------------------------------------
 
 

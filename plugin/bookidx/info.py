@@ -3,9 +3,10 @@
 An index is a versioned artifact (STYLE.md §3 rule 7). Its ``bookidx.json`` records the schema
 version (the one of meta.sqlite, ``meta.SCHEMA_VERSION``), the bookidx version that created it,
 the model (id, dimension, preprocessing; ``supports_text`` is informative), the usearch dtype and
-graph parameters, and the item and failure counts at the last save. ``check_model`` refuses to
-mix models; ``read_info`` refuses a schema newer than the code. Files are written to a
-temporary name, flushed and renamed into place, so a crash never leaves half a file.
+graph parameters, and the item, failure and dropped-item counts at the last save.
+``check_model`` refuses to mix models; ``read_info`` refuses a schema newer than the code. Files
+are written to a temporary name, flushed and renamed into place, so a crash never leaves half a
+file.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def new_info(model_info: dict, config: IndexConfig) -> dict:
             "expansion_add": config.expansion_add,
             "expansion_search": config.expansion_search,
         },
-        "counts": {"items": 0, "failures": 0},
+        "counts": {"items": 0, "failures": 0, "dropped": 0},
     }
 
 

@@ -7,7 +7,12 @@ the region as JSON, the columns filters need, and its vector as a blob, so the u
 over ``items`` (caption, context, book title), kept in step by triggers (SQLite FTS5 §4.4.3,
 https://www.sqlite.org/fts5.html#external_content_tables). ``PRAGMA user_version`` holds the
 schema version; ``_MIGRATIONS`` upgrades older files one version at a time (schema 2 added
-``grp``, the near-duplicate group an item belongs to: dedup.py).
+``grp``, the near-duplicate group an item belongs to: dedup.py; schema 3 the ``dropped`` table).
+
+``failures`` and ``dropped`` hold items that are not in ``items``, so that later runs know
+them: a failure is retried by every run; an item left out by class (``--drop-class``,
+runner.py) is skipped while the same classifier (``classifier``: ``Classifier.digest``) is used
+and its class is still dropped. Indexing an item deletes its row in both.
 
 Concurrency: one writer connection (store.py holds a lock file) and any number of readers; WAL
 lets readers read while the writer commits (https://www.sqlite.org/wal.html).
@@ -30,8 +35,19 @@ import numpy as np
 from .adapters.records import Region
 from .errors import BadRequest, IndexMismatch
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DB = "meta.sqlite"
+
+# Items embedded and left out by class: the class, its score and the classifier that gave it.
+# The drop set is not kept: the run that dropped an item dropped its class, and a later run with
+# the same classifier skips the item exactly when its class is still in that run's drop set.
+_DROPPED = """CREATE TABLE IF NOT EXISTS dropped (
+    key INTEGER PRIMARY KEY,
+    cls TEXT NOT NULL,
+    score REAL NOT NULL,
+    classifier TEXT NOT NULL,
+    at REAL NOT NULL
+)"""
 
 
 def _add_groups(con: sqlite3.Connection) -> None:
@@ -39,8 +55,12 @@ def _add_groups(con: sqlite3.Connection) -> None:
     con.execute("CREATE INDEX items_grp ON items(grp)")
 
 
+def _add_dropped(con: sqlite3.Connection) -> None:
+    con.execute(_DROPPED)
+
+
 # Upgrades from schema N to N + 1, each run in the same transaction as its user_version bump.
-_MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _add_groups}
+_MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _add_groups, 2: _add_dropped}
 
 # FTS5 column weights for bm25(): caption, context, book title. A caption names the picture;
 # context is the page text around it, so it matches far more by chance.
@@ -103,7 +123,7 @@ CREATE TABLE IF NOT EXISTS failures (
     at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value);
-"""
+""" + _DROPPED + ";\n"
 
 _COLUMNS = (
     "key, region_json, manifest, canvas, book, kind, page, caption, context, title, year, vector, seq, added_at"
@@ -345,5 +365,40 @@ def record_failure(con: sqlite3.Connection, key: int, source: str, stage: str, r
     )
 
 
-#: Names that moved to info.py, still importable from here by modules not yet changed
-#: (cli.py: read_info; classify.py: plain, write_json).
+def forget_outcomes(con: sqlite3.Connection, keys: Sequence[int]) -> None:
+    """Delete the failure and drop records of items now indexed."""
+    for table in ("failures", "dropped"):
+        con.execute(f"DELETE FROM {table} WHERE key IN (SELECT value FROM json_each(?))", (key_list(keys),))
+
+
+def record_drops(
+    con: sqlite3.Connection, keys: Sequence[int], labels: Sequence[str], scores: Sequence[float], classifier: str
+) -> None:
+    """Remember items left out because ``classifier`` put them in a dropped class; not failures."""
+    if not len(keys) == len(labels) == len(scores):
+        raise BadRequest(f"{len(keys)} keys, {len(labels)} labels and {len(scores)} scores", "labels")
+    now = time.time()
+    con.executemany(
+        "INSERT OR REPLACE INTO dropped(key, cls, score, classifier, at) VALUES (?, ?, ?, ?, ?)",
+        [(int(k), str(c), float(s), classifier, now) for k, c, s in zip(keys, labels, scores)],
+    )
+    con.execute("DELETE FROM failures WHERE key IN (SELECT value FROM json_each(?))", (key_list(keys),))
+
+
+def still_dropped(con: sqlite3.Connection, keys: Sequence[int], classifier: str, classes: Sequence[str]) -> dict[int, str]:
+    """Of ``keys``, those ``classifier`` dropped as one of ``classes``, with their class."""
+    rows = con.execute(
+        """SELECT key, cls FROM dropped WHERE key IN (SELECT value FROM json_each(?))
+           AND classifier = ? AND cls IN (SELECT value FROM json_each(?))""",
+        (key_list(keys), classifier, json.dumps(list(classes))),
+    )
+    return dict(rows.fetchall())
+
+
+def counts(con: sqlite3.Connection) -> dict[str, int]:
+    """How many items are indexed, failed and dropped: ``bookidx.json``'s ``counts``."""
+    return {table: con.execute(f"SELECT count(*) FROM {table}").fetchone()[0] for table in ("items", "failures", "dropped")}
+
+
+def dropped_by_class(con: sqlite3.Connection) -> dict[str, int]:
+    return dict(con.execute("SELECT cls, count(*) FROM dropped GROUP BY cls ORDER BY cls").fetchall())

@@ -77,6 +77,11 @@ class Queries:
             found = meta.existing(con, keys)
         return np.fromiter((k in found for k in keys), dtype=bool, count=len(keys))
 
+    def still_dropped(self, keys: Sequence[int], classifier: str, classes: Sequence[str]) -> dict[int, str]:
+        """Of ``keys``, the items ``classifier`` (a digest) left out as one of ``classes``, with their class."""
+        with self._reading() as con:
+            return meta.still_dropped(con, keys, classifier, classes)
+
     def get(self, key: int) -> Region:
         with self._reading() as con:
             row = con.execute("SELECT region_json FROM items WHERE key = ?", (int(key),)).fetchone()
@@ -237,6 +242,7 @@ class Queries:
                 "classes": counts(con, "cls"),
                 "duplicate_groups": one("SELECT count(DISTINCT grp) FROM items"),
                 "failures": one("SELECT count(*) FROM failures"),
+                "dropped": meta.dropped_by_class(con),
             }
         snap = self._snap
         dtype = self.info["usearch"]["dtype"]

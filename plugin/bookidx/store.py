@@ -3,7 +3,7 @@
 An index is a directory, a versioned artifact (STYLE.md §3 rule 7)::
 
     bookidx.json     schema version, model id/ndim/preprocess, usearch parameters, counts
-    meta.sqlite      items with their vectors, FTS5 keywords, failures: the source of truth
+    meta.sqlite      items with their vectors, FTS5 keywords, failures, drops: the source of truth
     vectors.usearch  the HNSW graph, a cache of the vectors in meta.sqlite
     writer.lock      held (flock) by the one writing process; the OS drops it on any exit
 
@@ -251,9 +251,7 @@ class Index(Queries):
             self._con.execute("SAVEPOINT add_items")  # one add() is all or nothing
             try:
                 self._con.executemany(meta.UPSERT, rows)
-                self._con.execute(
-                    "DELETE FROM failures WHERE key IN (SELECT value FROM json_each(?))", (meta.key_list(keys),)
-                )
+                meta.forget_outcomes(self._con, keys)
             except BaseException:
                 self._con.execute("ROLLBACK TO add_items")
                 raise
@@ -269,6 +267,13 @@ class Index(Queries):
         with self._lock:
             self._begin()
             meta.record_failure(self._con, key, source, stage, reason)
+
+    def record_drops(self, keys: Sequence[int], labels: Sequence[str], scores: Sequence[float], classifier: str) -> None:
+        """Remember items left out by class (runner.py); a later add() forgets them."""
+        self._check_writable("record_drops")
+        with self._lock:
+            self._begin()
+            meta.record_drops(self._con, keys, labels, scores, classifier)
 
     def set_class(self, keys: Sequence[int], labels: Sequence[str | None], scores: Sequence[float] | None = None) -> None:
         """Store a class label (and its score) per item; None clears it. Visible after commit()."""
@@ -318,8 +323,7 @@ class Index(Queries):
         fsync(tmp)
         os.replace(tmp, self.path / VECTORS)
         meta.set_meta(self._con, "file_seq", self._seq)  # after the rename: never ahead of the file
-        one = lambda sql: self._con.execute(sql).fetchone()[0]  # noqa: E731
-        self.info["counts"] = {"items": one("SELECT count(*) FROM items"), "failures": one("SELECT count(*) FROM failures")}
+        self.info["counts"] = meta.counts(self._con)
         write_json(self.path / INFO, self.info)
         self._unsaved = 0
         self._last_save = time.monotonic()
