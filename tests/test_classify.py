@@ -314,6 +314,54 @@ def test_index_drops_the_classes_asked_and_labels_the_rest(tmp_path):
     assert "class segmentation-anomaly 3" in result.output and len(Index.open(tmp_path / "idx2")) == 2
 
 
+def test_dropped_items_are_not_embedded_again_until_the_drop_set_or_the_classifier_changes(tmp_path):
+    model = load_embedder("test-pixels")
+    embedded: list[int] = []  # rows the model was asked to embed, per run
+    real = model.embed_arrays
+    model.embed_arrays = lambda batch: (embedded.append(len(batch)), real(batch))[1]
+    examples = tmp_path / "examples"
+    examples.mkdir()
+    train_images = [halves(examples, f"{i}.png", vertical=i % 2 == 0, seed=i) for i in range(8)]
+    vectors = model.embed_images([Image.open(p).convert("RGB") for p in train_images])
+    classifier, _ = train(vectors, ["segmentation-anomaly" if i % 2 == 0 else "illustration" for i in range(8)], model.info, folds=2)
+    classifier.save(tmp_path / "junk.json")
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    for i in range(5):  # three "text" pages, two "pictures"
+        halves(pages, f"p{i}.png", vertical=i < 3, seed=100 + i)
+
+    def run(*drop: str, classifier: str = "junk.json"):
+        embedded.clear()
+        config = IndexConfig(model="test-pixels", drop_classes=drop, classifier=str(tmp_path / classifier))
+        summary = index([str(pages)], tmp_path / "idx", config, embedder=model)
+        return summary, sum(embedded)
+
+    summary, n = run("segmentation-anomaly")
+    assert (n, summary.indexed, summary.filtered, summary.dropped_before) == (5, 2, 3, 0)
+    summary, n = run("segmentation-anomaly")  # the same run again: nothing fetched or embedded
+    assert (n, summary.fetched, summary.already, summary.filtered, summary.dropped_before) == (0, 0, 2, 3, 3)
+    assert summary.filter_reasons == {"class segmentation-anomaly": 3}
+    assert "of those, dropped by class in an earlier run and not fetched again: 3" in summary.lines()
+    summary, n = run("segmentation-anomaly", "illustration")  # dropping more keeps them dropped
+    assert (n, summary.dropped_before) == (0, 3)
+    result = CliRunner().invoke(cli, ["info", str(tmp_path / "idx")])
+    assert result.exit_code == 0 and "dropped        {'segmentation-anomaly': 3}" in result.output
+
+    # A retrained classifier (other weights, same classes) reconsiders them, and remembers its own verdict.
+    retrained = Classifier(classifier.classes, classifier.weights * 1.5, classifier.bias, classifier.model, "logistic")
+    retrained.save(tmp_path / "new.json")
+    summary, n = run("segmentation-anomaly", classifier="new.json")
+    assert (n, summary.indexed, summary.filtered, summary.dropped_before) == (3, 0, 3, 0)
+    assert run("segmentation-anomaly", classifier="new.json")[1] == 0
+    # Dropping fewer classes brings them back: embedded once more, indexed with their class.
+    summary, n = run("illustration", classifier="new.json")
+    assert (n, summary.indexed, summary.filtered) == (3, 3, 0)
+    idx = Index.open(tmp_path / "idx")
+    assert len(idx) == 5 and idx.stats()["classes"] == {"illustration": 2, "segmentation-anomaly": 3}
+    assert idx.stats()["dropped"] == {} and idx.failures() == []
+    assert run()[1] == 0  # and, indexed, they are never embedded again
+
+
 def test_drop_classes_fail_before_any_work(tmp_path):
     pages = tmp_path / "pages"
     pages.mkdir()

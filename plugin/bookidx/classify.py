@@ -22,11 +22,13 @@ A classifier records the model it was made for and refuses vectors of any other
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlparse
@@ -117,6 +119,16 @@ class Classifier:
                 f"{where} holds {model.get('model')!r} ({model.get('ndim')}-d) vectors: train it again on this index",
                 "classifier",
             )
+
+    @cached_property
+    def digest(self) -> str:
+        """What decides its labels (classes, weights, bias, model), hashed: two classifiers with
+        the same digest label every vector alike. Items dropped by class are remembered under it
+        (runner.py). Saving rounds the weights, so a saved classifier is compared as loaded."""
+        h = hashlib.sha256(json.dumps([list(self.classes), plain(self.model)], sort_keys=True).encode())
+        h.update(np.ascontiguousarray(self.weights, np.float32).tobytes())
+        h.update(np.ascontiguousarray(self.bias, np.float32).tobytes())
+        return h.hexdigest()[:16]
 
     def to_dict(self) -> dict:
         return {

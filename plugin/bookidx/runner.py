@@ -7,6 +7,13 @@ thread runs the model on the previous batch. Per-item failures (a 404 image, a c
 decompression bomb) are recorded in the index as data and the run goes on; a re-run retries them.
 With ``drop_classes``, a saved classifier (classify.py) labels each embedded batch; items of those
 classes are counted as filtered ("class <label>") and not stored, the others keep their label.
+
+Dropped items are remembered (meta.py ``dropped``: key, class, score, classifier digest), so
+later runs do not fetch, decode and embed them again. The rule: a run skips an item dropped
+before when it uses the same classifier (``Classifier.digest``: same classes, weights, bias,
+model) and the item's recorded class is among its ``drop_classes``. So dropping more classes
+keeps them skipped; dropping fewer (or none), or a new or retrained classifier, re-embeds them,
+and they are indexed or dropped again by this run's rule. Indexing an item forgets its drop.
 """
 
 from __future__ import annotations
@@ -42,6 +49,7 @@ class Summary:
     found: int = 0
     filtered: int = 0
     already: int = 0
+    dropped_before: int = 0  # of filtered: left out by class in an earlier run, not fetched again
     fetched: int = 0
     failed: int = 0
     indexed: int = 0
@@ -51,6 +59,10 @@ class Summary:
     filter_reasons: dict[str, int] = field(default_factory=dict)
     failure_samples: list[str] = field(default_factory=list)
     problem_samples: list[str] = field(default_factory=list)
+
+    def count_filtered(self, reason: str) -> None:
+        self.filtered += 1
+        self.filter_reasons[reason] = self.filter_reasons.get(reason, 0) + 1
 
     @property
     def failure_rate(self) -> float:
@@ -68,6 +80,8 @@ class Summary:
         ]
         if self.filter_reasons:
             out.append("filtered: " + ", ".join(f"{k} {v}" for k, v in sorted(self.filter_reasons.items())))
+        if self.dropped_before:
+            out.append(f"of those, dropped by class in an earlier run and not fetched again: {self.dropped_before}")
         if self.problems:
             out.append(f"source problems (skipped blocks or files): {self.problems}")
             out += [f"  {p}" for p in self.problem_samples]
@@ -108,9 +122,10 @@ def index(
         per_host=config.per_host,
         timeout=config.timeout,
         retries=config.retries,
+        deadline=config.deadline, cache_max_bytes=config.cache_max_bytes,
     )
     try:
-        regions = _read(sources, index_dir, fetcher, store, config, summary, progress)
+        regions = _read(sources, index_dir, fetcher, store, config, summary, progress, classifier)
         _embed_and_write(regions, store, embedder, fetcher, config, summary, progress, classifier)
     except KeyboardInterrupt:
         log.warning("interrupted: committing what is embedded so far; run again to resume")
@@ -138,8 +153,8 @@ def _classifier(index_dir: Path, config: IndexConfig, embedder: Embedder) -> Cla
     return classifier
 
 
-def _read(sources, index_dir, fetcher, store, config, summary, progress) -> list[Region]:
-    """Parse every source, drop junk and what is already indexed; keep the rest in order."""
+def _read(sources, index_dir, fetcher, store, config, summary, progress, classifier) -> list[Region]:
+    """Parse every source, drop junk, what is already indexed or dropped; keep the rest in order."""
     t0 = time.perf_counter()
 
     def report(problem: Problem) -> None:
@@ -160,10 +175,15 @@ def _read(sources, index_dir, fetcher, store, config, summary, progress) -> list
     def flush() -> None:
         if not pending:
             return
-        done = store.has([r.key for r in pending])
+        keys = [r.key for r in pending]
+        done = store.has(keys)
+        dropped = store.still_dropped(keys, classifier.digest, config.drop_classes) if classifier else {}
         for r, is_done in zip(pending, done):
             if is_done:
                 summary.already += 1
+            elif r.key in dropped:
+                summary.dropped_before += 1
+                summary.count_filtered(f"class {dropped[r.key]}")
             else:
                 todo.append(r)
         pending.clear()
@@ -172,9 +192,7 @@ def _read(sources, index_dir, fetcher, store, config, summary, progress) -> list
         summary.found += 1
         reason = config.region_filter.reason(region)
         if reason is not None:
-            summary.filtered += 1
-            label = reason.split(" (")[0]
-            summary.filter_reasons[label] = summary.filter_reasons.get(label, 0) + 1
+            summary.count_filtered(reason.split(" (")[0])
             continue
         if region.key in seen:  # the same picture listed twice (e.g. two manifests share a canvas)
             summary.already += 1
@@ -221,19 +239,24 @@ def _embed_and_write(todo, store, embedder, fetcher, config, summary, progress, 
         t0 = time.perf_counter()
         vectors = embedder.embed_arrays(np.stack(batch_arrays))
         regions = list(batch_regions)
+        keep = np.ones(len(regions), dtype=bool)
         if classifier is not None:
             labels, scores = classifier.predict(vectors)
             keep = np.array([label not in config.drop_classes for label in labels], dtype=bool)
             for label in (label for label, kept in zip(labels, keep) if not kept):
-                summary.filtered += 1
-                summary.filter_reasons[f"class {label}"] = summary.filter_reasons.get(f"class {label}", 0) + 1
-            regions, vectors = [r for r, kept in zip(regions, keep) if kept], vectors[keep]
+                summary.count_filtered(f"class {label}")
         t1 = time.perf_counter()
-        store.add(regions, vectors)
-        if classifier is not None and regions:
-            store.set_class([r.key for r in regions], [l for l, k in zip(labels, keep) if k], scores[keep].tolist())
-        summary.indexed += len(regions)
-        since_commit += len(regions)
+        kept = [r for r, k in zip(regions, keep) if k]
+        store.add(kept, vectors[keep])
+        if classifier is not None:
+            if kept:
+                store.set_class([r.key for r in kept], [l for l, k in zip(labels, keep) if k], scores[keep].tolist())
+            out = np.flatnonzero(~keep)
+            if len(out):
+                keys, out_labels = [regions[i].key for i in out], [labels[i] for i in out]
+                store.record_drops(keys, out_labels, scores[out].tolist(), classifier.digest)
+        summary.indexed += len(kept)
+        since_commit += len(regions)  # drops are work to keep, too
         if since_commit >= config.commit_every:
             store.commit()
             since_commit = 0
