@@ -1,9 +1,13 @@
 """fetch.Fetcher against a local fault-injecting HTTP server: retries, backoff, Retry-After,
-truncated bodies, timeouts, size limits, the per-host limit, the disk cache and local loads."""
+truncated bodies, timeouts, the total deadline (dripping bodies), size limits, the per-host
+limit, the disk cache and its size bound, and local loads."""
 
 from __future__ import annotations
 
 import hashlib
+import io
+import json
+import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -12,7 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from bookidx.errors import BadRequest, FetchError, PayloadTooLarge, SourceError
+from bookidx.config import IndexConfig
+from bookidx.errors import BadRequest, ConfigError, FetchError, PayloadTooLarge, SourceError
 from bookidx.fetch import Fetcher, parse_retry_after
 
 BODY = bytes(range(256)) * 40  # 10 240 bytes
@@ -99,6 +104,30 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         elif kind == "bad-gzip":  # says gzip, is not: the body cannot be decoded
             self._send(200, b"not gzip at all", {"Content-Encoding": "gzip"})
+        elif kind == "drip":  # ("drip", body, pieces, seconds_between, chunked): slow but alive
+            self._drip(*args)
+
+    def _drip(self, body, pieces, interval, chunked=False):
+        self._leave()
+        self.protocol_version = "HTTP/1.1"
+        self.send_response(200)
+        if chunked:
+            self.send_header("Transfer-Encoding", "chunked")
+            self.send_header("Connection", "close")
+        else:
+            self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.close_connection = True
+        size = -(-len(body) // pieces)
+        try:
+            for i in range(0, len(body), size):
+                time.sleep(interval)
+                piece = body[i:i + size]
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece) if chunked else piece)
+            if chunked:
+                self.wfile.write(b"0\r\n\r\n")
+        except OSError:  # the client hung up (its deadline passed)
+            pass
 
     def _send(self, code, body, headers=None):
         self.send_response(code)
@@ -353,3 +382,195 @@ def test_load_fetches_http(server):
 ])
 def test_parse_retry_after(value, expected):
     assert parse_retry_after(value, now=1_000_000) == expected
+
+
+# -- the total deadline ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_a_dripping_body_ends_at_the_deadline(server, chunked):
+    # One byte every 50 ms: never 2 s without a byte, so the read timeout alone would wait 8.5 min.
+    url = server.script("/drip", ("drip", BODY, len(BODY), 0.05, chunked))
+    with fast(deadline=0.6) as f:
+        t0 = time.perf_counter()
+        with pytest.raises(FetchError) as err:
+            f.get(url)
+        took = time.perf_counter() - t0
+    assert 0.55 <= took < 1.5
+    assert err.value.parameter == url
+    assert err.value.detail.startswith("deadline of 0.6 s passed while reading the body (HTTP 200 OK")
+    assert server.hits["/drip"] == 1  # no retry: the time is up
+
+
+def test_a_slow_steady_body_within_the_deadline_is_read(server):
+    url = server.script("/slow", ("drip", BODY, 5, 0.1))
+    with fast(deadline=5) as f:
+        assert f.get(url) == BODY
+        assert f.stats.retries == 0
+
+
+def test_a_stall_is_cut_at_the_deadline_not_the_read_timeout(server):
+    url = server.script("/stall", ("ok", BODY, 1.5))
+    with fast(timeout=1.0, deadline=0.3) as f:
+        t0 = time.perf_counter()
+        with pytest.raises(FetchError, match="deadline of 0.3 s passed after 1 attempt .last: timed out"):
+            f.get(url)
+        assert time.perf_counter() - t0 < 0.8
+
+
+def test_retry_after_past_the_deadline_gives_up_at_once(server):
+    url = server.script("/busy", ("status", 503, {"Retry-After": "30"}), ("ok",))
+    with fast(deadline=5) as f:
+        t0 = time.perf_counter()
+        with pytest.raises(FetchError) as err:
+            f.get(url)
+        assert time.perf_counter() - t0 < 1  # not 30 s of waiting to fail anyway
+        assert f.stats.retries == 0
+    assert err.value.parameter == url
+    assert "deadline of 5 s would pass before the next attempt" in err.value.detail
+    assert "HTTP 503 Service Unavailable; Retry-After 30.0 s" in err.value.detail
+    assert server.hits["/busy"] == 1
+
+
+def test_retries_stop_at_the_deadline(server):
+    url = server.script("/down", ("status", 500))
+    with fast(retries=1000, backoff=0.05, max_backoff=0.05, deadline=0.5) as f:
+        t0 = time.perf_counter()
+        with pytest.raises(FetchError, match=r"deadline of 0.5 s .*HTTP 500"):
+            f.get(url)
+        assert time.perf_counter() - t0 < 1.0
+    assert 3 <= server.hits["/down"] < 25
+
+
+def test_time_queued_for_a_host_slot_does_not_count(server):
+    # per_host=1: the third request waits 0.6 s for its slot, more than its 0.5 s deadline.
+    urls = [server.script(f"/q{i}", ("ok", BODY, 0.3)) for i in range(3)]
+    with fast(per_host=1, deadline=0.5) as f, ThreadPoolExecutor(3) as pool:
+        assert list(pool.map(f.get, urls)) == [BODY] * 3
+
+
+def test_the_indexer_records_a_dripping_image_as_a_failed_item(server, tmp_path):
+    from PIL import Image, ImageDraw
+
+    from bookidx.runner import index
+    from bookidx.store import Index
+
+    img = Image.new("RGB", (96, 64), (240, 235, 220))
+    ImageDraw.Draw(img).ellipse((20, 10, 60, 50), fill=(20, 20, 20))  # not blank: a vector with a direction
+    buf = io.BytesIO()
+    img.save(buf, "JPEG")
+    jpeg = buf.getvalue()
+    images = {"ok": server.script("/ok.jpg", ("ok", jpeg)),
+              "drip": server.script("/drip.jpg", ("drip", jpeg, len(jpeg), 0.05))}
+    canvases = [{
+        "id": f"https://example.org/c/{name}", "type": "Canvas", "width": 96, "height": 64,
+        "label": {"none": [name]},
+        "items": [{"id": f"https://example.org/c/{name}/p", "type": "AnnotationPage", "items": [{
+            "id": f"https://example.org/c/{name}/a", "type": "Annotation", "motivation": "painting",
+            "target": f"https://example.org/c/{name}",
+            "body": {"id": url, "type": "Image", "format": "image/jpeg", "width": 96, "height": 64},
+        }]}],
+    } for name, url in images.items()]
+    spec = tmp_path / "manifest.json"
+    spec.write_text(json.dumps({"@context": "http://iiif.io/api/presentation/3/context.json",
+                                "id": "https://example.org/m", "type": "Manifest",
+                                "label": {"en": ["drip"]}, "items": canvases}))
+    config = IndexConfig(model="test-pixels", workers=2, timeout=2.0, deadline=0.5)
+    t0 = time.perf_counter()
+    summary = index([str(spec)], tmp_path / "idx", config)
+    assert time.perf_counter() - t0 < 10
+    assert (summary.indexed, summary.failed) == (1, 1), summary.lines()
+    with Index.open(tmp_path / "idx") as idx:
+        assert [r.page.label for _, r in idx.items()] == ["ok"]
+        [failure] = idx.failures()
+    assert "deadline of 0.5 s passed while reading the body" in failure["reason"]
+    assert images["drip"] in failure["reason"] or failure["source"] == images["drip"]
+
+
+def test_fetch_limits_in_the_config_are_checked():
+    for name in ("deadline", "cache_max_bytes"):
+        with pytest.raises(ConfigError) as err:
+            IndexConfig(**{name: -1})
+        assert err.value.parameter == name
+
+
+# -- the disk cache's size bound ---------------------------------------------------------------
+
+def _cached(folder) -> dict[str, int]:
+    """Cached file name -> size (temporary files included)."""
+    return {p.name: p.stat().st_size for p in folder.rglob("*") if p.is_file()}
+
+
+def test_cache_evicts_the_least_recently_used(server, tmp_path):
+    urls = {name: server.script(f"/{name}", ("ok",)) for name in "abcd"}
+    names = {hashlib.sha256(u.encode()).hexdigest(): n for n, u in urls.items()}
+    # Room for three bodies and a half; eviction frees down to 90 % (32 256 bytes): one goes.
+    with fast(cache_dir=tmp_path, cache_max_bytes=3 * len(BODY) + len(BODY) // 2) as f:
+        for name in "abc":
+            f.get(urls[name])
+        now = time.time()
+        for age, name in zip((300, 200, 100), "abc"):  # a oldest, then b, then c
+            os.utime(f.cache_path(urls[name]), (now - age, now - age))
+        assert f.get(urls["a"]) == BODY  # a hit: a is now the most recently used
+        assert f.get(urls["d"]) == BODY  # over the bound: the least recently used (b) goes
+        assert sorted(names[n] for n in _cached(tmp_path)) == ["a", "c", "d"]
+        assert f.get(urls["b"]) == BODY  # fetched again, and c (now the oldest) goes
+        assert sorted(names[n] for n in _cached(tmp_path)) == ["a", "b", "d"]
+    assert server.hits == {"/a": 1, "/b": 2, "/c": 1, "/d": 1}
+
+
+@pytest.mark.parametrize("bound, walks", [(100 * len(BODY), 1), (0, 0)])
+def test_cache_walks_its_folder_rarely(server, tmp_path, monkeypatch, bound, walks):
+    counted = []
+    scandir = os.scandir
+
+    def counting(path="."):
+        if os.fspath(path) == os.fspath(tmp_path):
+            counted.append(path)
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", counting)
+    urls = [server.script(f"/w{i}", ("ok",)) for i in range(9)]  # 9 bodies: under a tenth of 100
+    with fast(cache_dir=tmp_path, cache_max_bytes=bound) as f:
+        for url in urls:
+            f.get(url)
+    monkeypatch.undo()
+    assert len(counted) == walks  # the first write only (0: no bound, never)
+    assert len(_cached(tmp_path)) == 9
+
+
+def test_cache_shared_by_processes_stays_near_its_bound(server, tmp_path):
+    """Two fetchers on one folder, as two processes would be (they share nothing in memory),
+    each with several threads: files vanish under each other's walks and reads; every body
+    comes back whole, and the folder ends near its bound."""
+    bound = 12 * len(BODY)
+    urls = [server.script(f"/s{i}", ("ok",)) for i in range(60)]
+    with fast(cache_dir=tmp_path, cache_max_bytes=bound, per_host=8) as one, \
+            fast(cache_dir=tmp_path, cache_max_bytes=bound, per_host=8) as two, \
+            ThreadPoolExecutor(8) as pool:
+        jobs = [(f, url) for _ in range(2) for url in urls for f in (one, two)]
+        assert list(pool.map(lambda job: job[0].get(job[1]), jobs)) == [BODY] * len(jobs)
+    files = _cached(tmp_path)
+    assert not [n for n in files if n.startswith(".part-")]
+    assert 0 < sum(files.values()) <= 1.3 * bound  # each process overruns by at most a tenth
+
+
+def test_eviction_skips_files_another_process_removed(server, tmp_path, monkeypatch):
+    urls = [server.script(f"/v{i}", ("ok",)) for i in range(8)]
+    with fast(cache_dir=tmp_path, cache_max_bytes=100 * len(BODY)) as f:
+        for url in urls[:6]:
+            f.get(url)
+    scandir = os.scandir
+
+    def racing(path="."):  # another process evicts every other file right after each listing
+        entries = list(scandir(path))
+        if os.fspath(path) != os.fspath(tmp_path):
+            for entry in entries[::2]:
+                os.unlink(entry.path)
+        return iter(entries)
+
+    monkeypatch.setattr(os, "scandir", racing)
+    with fast(cache_dir=tmp_path, cache_max_bytes=4 * len(BODY)) as f:
+        for url in urls[6:]:
+            assert f.get(url) == BODY
+    monkeypatch.undo()
+    assert sum(_cached(tmp_path).values()) <= 4 * len(BODY)

@@ -31,7 +31,10 @@ class IndexConfig:
         workers: threads that fetch, decode and preprocess while the model runs.
         per_host: concurrent HTTP requests to one host (polite by default).
         timeout: seconds per HTTP request; retries: attempts per request before giving up.
+        deadline: seconds one fetch may take in all, retries and a dripping body included
+            (a server that sends a byte every few seconds never trips ``timeout``); 0: none.
         cache_dir: on-disk cache for fetched crops and documents; None: <index>/cache.
+        cache_max_bytes: least recently used files leave the cache beyond this size; 0: no bound.
         commit_every: items per SQLite commit (and per progress report).
         max_failure_rate: exit non-zero when more than this fraction of items failed.
         region_filter: which picture blocks are kept (separators and specks are dropped).
@@ -54,7 +57,9 @@ class IndexConfig:
     per_host: int = 4
     timeout: float = 30.0
     retries: int = 4
+    deadline: float = 120.0
     cache_dir: str | None = None
+    cache_max_bytes: int = 4 * 2**30
     commit_every: int = 256
     max_failure_rate: float = 0.5
     region_filter: RegionFilter = field(default_factory=RegionFilter)
@@ -70,6 +75,9 @@ class IndexConfig:
         for name in ("workers", "per_host", "commit_every", "connectivity"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1", name)
+        for name in ("deadline", "cache_max_bytes"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be 0 (no limit) or more", name)
 
     def with_(self, **changes: Any) -> "IndexConfig":
         """A copy with the non-None ``changes`` applied (CLI flags left unset stay default)."""

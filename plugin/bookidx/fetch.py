@@ -7,8 +7,16 @@ cut short (fewer bytes than ``Content-Length``) are retried with exponential bac
 
 Digitisation servers are shared infrastructure, so at most ``per_host`` requests go to one
 host at a time, however many worker threads ask. A re-run fetches nothing twice: with a
-``cache_dir``, successful bodies are stored content-addressed by sha256(url), written to a
-temporary file and renamed into place so a killed run never leaves half a file behind.
+``cache_dir``, successful bodies are kept on disk (:mod:`bookidx.fetchcache`: content-addressed,
+least recently used evicted beyond ``cache_max_bytes``).
+
+``timeout`` bounds each wait for the server, so a server that drips a byte every few seconds
+(slow loris) would never time out; ``deadline`` bounds a whole :meth:`Fetcher.get`: every
+redirect hop, attempt and retry wait. The body is read one socket read at a time (``read1``:
+whatever has arrived, not a blocking 64 KB) with the socket timeout cut to the time left, so the
+deadline holds to within a read. A retry that could only start after the deadline (a long
+``Retry-After``) is not waited for. Time spent queued for a host slot behind other requests
+does not count: it says nothing about this server's answer.
 
 Redirects are followed here rather than inside requests, one hop at a time, so that each hop
 gets its own host slot and retries and can be refused by a ``check_url`` callback (the web
@@ -22,11 +30,9 @@ paths and ``file://`` URIs alike (the latter two through the adapters' one local
 from __future__ import annotations
 
 import email.utils
-import hashlib
 import logging
-import os
+import math
 import random
-import tempfile
 import threading
 import time
 from contextlib import contextmanager
@@ -37,11 +43,13 @@ from typing import Callable, Iterator
 from urllib.parse import urljoin, urlsplit
 
 import requests
+import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 
 from . import __version__
 from .adapters.uris import read_local, scheme
 from .errors import FetchError, PayloadTooLarge
+from .fetchcache import DiskCache
 
 log = logging.getLogger("bookidx.fetch")
 
@@ -81,13 +89,30 @@ class _Transient(Exception):
         self.retry_after = retry_after
 
 
+class _Clock:
+    """The time left before one :meth:`Fetcher.get`'s deadline (None or 0 seconds: no deadline)."""
+
+    def __init__(self, seconds: float | None):
+        self._end = time.monotonic() + seconds if seconds else math.inf
+
+    def left(self) -> float:
+        return self._end - time.monotonic()
+
+    def extend(self, seconds: float) -> None:
+        self._end += seconds
+
+
 class Fetcher:
     """Fetches URLs and reads local files; safe to share between worker threads.
 
     Args:
         cache_dir: keep successful response bodies here (content-addressed); None: no cache.
+        cache_max_bytes: evict the least recently used bodies when ``cache_dir`` holds more;
+            None or 0: no bound.
         per_host: at most this many requests in flight to one host (host:port).
         timeout: seconds to wait for the server between bytes (read timeout).
+        deadline: seconds one :meth:`get` may take in all (redirects, attempts, bodies and
+            retry waits; not the time queued for a host slot); None or 0: no deadline.
         connect_timeout: seconds to wait for a connection.
         retries: how often a failed request is retried (so up to ``retries + 1`` attempts).
         backoff: first retry delay in seconds; it doubles each retry, with jitter.
@@ -104,8 +129,10 @@ class Fetcher:
         self,
         cache_dir: str | Path | None = None,
         *,
+        cache_max_bytes: int | None = 4 * 2**30,
         per_host: int = 4,
         timeout: float = 30.0,
+        deadline: float | None = 120.0,
         connect_timeout: float = 10.0,
         retries: int = 4,
         backoff: float = 0.5,
@@ -118,9 +145,13 @@ class Fetcher:
     ):
         if per_host < 1:
             raise ValueError("per_host must be at least 1")
+        if deadline is not None and deadline < 0:
+            raise ValueError(f"deadline must be 0 (none) or more seconds, not {deadline}")
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
+        self._cache = DiskCache(cache_dir, cache_max_bytes) if cache_dir is not None else None
         self.per_host = per_host
         self.timeout = (min(connect_timeout, timeout), timeout)
+        self.deadline = deadline or None
         self.retries = max(0, retries)
         self.backoff = backoff
         self.max_backoff = max_backoff
@@ -151,17 +182,18 @@ class Fetcher:
         """The body of ``url`` (from the cache when there), retrying transient failures.
 
         Raises:
-            FetchError: the server refused, every attempt failed (names the last reason), or
-                it redirected more than ``max_redirects`` times.
+            FetchError: the server refused, every attempt failed (names the last reason), it
+                redirected more than ``max_redirects`` times, or ``deadline`` passed.
             PayloadTooLarge: the body is larger than ``max_bytes``.
             BookidxError: whatever ``check_url`` raised for the URL or a redirect target.
         """
-        cached = self._cache_read(url)
+        cached = self._cache.read(url) if self._cache is not None else None
         if cached is not None:
             self._count(cache_hits=1)
             return cached
         data = self._fetch(url)
-        self._cache_write(url, data)
+        if self._cache is not None:
+            self._cache.write(url, data)
         return data
 
     def load(self, uri: str) -> bytes:
@@ -193,40 +225,53 @@ class Fetcher:
 
     def _fetch(self, url: str) -> bytes:
         """Follow redirects hop by hop; errors name ``url``, the URL that was asked for."""
-        hop = url
+        hop, clock = url, _Clock(self.deadline)
         for _ in range(self.max_redirects + 1):
             if self.check_url is not None:
                 self.check_url(hop)
-            answer = self._retrying(hop, url)
+            answer = self._retrying(hop, url, clock)
             if isinstance(answer, bytes):
                 return answer
             hop = answer.location
         raise FetchError(f"more than {self.max_redirects} redirects", parameter=url)
 
-    def _retrying(self, hop: str, url: str) -> bytes | _Redirect:
-        """One hop, retried while it fails transiently."""
+    def _retrying(self, hop: str, url: str, clock: _Clock) -> bytes | _Redirect:
+        """One hop, retried while it fails transiently and the deadline allows."""
         host = urlsplit(hop).netloc.lower()
         reason, wait = "", None
         for attempt in range(self.retries + 1):
             if attempt:
+                delay, left = self._delay(attempt, wait), clock.left()
+                if left <= 0:
+                    raise self._expired(url, f"after {_attempts(attempt)} (last: {reason})")
+                if delay >= left:  # waiting would only end in failure: say so now
+                    asked = "Retry-After" if wait is not None else "backoff"
+                    raise FetchError(
+                        f"deadline of {self.deadline:g} s would pass before the next attempt "
+                        f"({reason}; {asked} {delay:.1f} s, {left:.1f} s left; {_attempts(attempt)} made)",
+                        parameter=url)
                 self._count(retries=1)
-                if self._closed.wait(self._delay(attempt, wait)):
+                if self._closed.wait(delay):
                     raise FetchError(f"fetcher closed while retrying ({reason})", parameter=url)
+            elif clock.left() <= 0:  # a redirect hop after the time is up
+                raise self._expired(url, f"before requesting {hop}")
+            queued = time.monotonic()
             try:
                 with self._slot(host):
-                    return self._attempt(hop, url)
+                    clock.extend(time.monotonic() - queued)
+                    return self._attempt(hop, url, clock)
             except _Transient as t:
                 reason, wait = t.reason, t.retry_after
                 log.info("%s: %s (attempt %d of %d)", hop, reason, attempt + 1, self.retries + 1)
-        attempts = self.retries + 1
-        raise FetchError(f"{reason} (after {attempts} attempt{'s' if attempts > 1 else ''})",
-                         parameter=url)
+        raise FetchError(f"{reason} (after {_attempts(self.retries + 1)})", parameter=url)
 
-    def _attempt(self, hop: str, url: str) -> bytes | _Redirect:
+    def _attempt(self, hop: str, url: str, clock: _Clock) -> bytes | _Redirect:
         """One request. Raises _Transient for what a retry may cure, BookidxError otherwise."""
         self._count(requests=1)
+        left = clock.left()
+        timeout = (min(self.timeout[0], left), min(self.timeout[1], left))
         try:
-            resp = self._session.get(hop, timeout=self.timeout, stream=True, allow_redirects=False)
+            resp = self._session.get(hop, timeout=timeout, stream=True, allow_redirects=False)
         except requests.Timeout as e:
             raise _Transient(f"timed out: {_why(e)}") from None
         except requests.exceptions.SSLError as e:  # a bad certificate stays bad
@@ -253,24 +298,47 @@ class Fetcher:
                                       f"{self.max_bytes}", parameter=url)
             body = bytearray()
             try:
-                for chunk in resp.iter_content(_CHUNK):
-                    body += chunk
-                    if len(body) > self.max_bytes:
-                        raise PayloadTooLarge(f"response exceeds the limit of {self.max_bytes} bytes",
-                                              parameter=url)
-            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as e:
-                self._count(bytes=len(body))
+                self._read_body(resp, body, url, status, clock)
+            except (urllib3.exceptions.ProtocolError, urllib3.exceptions.ReadTimeoutError,
+                    urllib3.exceptions.SSLError) as e:
                 raise _Transient(f"{status} body cut short after {len(body)} bytes: {_why(e)}") from None
-            except requests.RequestException as e:  # a body that does not decode (bad gzip) stays bad
-                self._count(bytes=len(body))
+            except urllib3.exceptions.HTTPError as e:  # a body that does not decode (bad gzip) stays bad
                 raise FetchError(f"{status} body unreadable: {type(e).__name__}: {_why(e)}",
                                  parameter=url) from None
-            self._count(bytes=len(body))
+            finally:
+                self._count(bytes=len(body))
             # urllib3 counts bytes on the wire (before gzip decoding), as Content-Length does.
             wire = resp.raw.tell() if hasattr(resp.raw, "tell") else len(body)
             if declared is not None and wire != declared:
                 raise _Transient(f"{status} body cut short: {wire} of {declared} bytes")
             return bytes(body)
+
+    def _read_body(self, resp: requests.Response, body: bytearray, url: str, status: str,
+                   clock: _Clock) -> None:
+        """Append the decoded body to ``body``, one socket read at a time, within the deadline
+        and ``max_bytes``. urllib3 errors pass through for :meth:`_attempt` to sort."""
+        raw = resp.raw
+        sock = getattr(raw.connection, "sock", None)
+        while True:
+            left = clock.left()
+            if left <= 0:
+                raise self._expired(url, f"while reading the body ({status}, {len(body)} bytes received)")
+            if sock is not None and left < self.timeout[1]:
+                sock.settimeout(left)  # urllib3 sets it afresh for the connection's next request
+            try:
+                chunk = raw.read1(_CHUNK, decode_content=True)
+            except urllib3.exceptions.ReadTimeoutError:
+                if clock.left() > 0:
+                    raise
+                continue  # timed out because the socket timeout was cut to the deadline
+            if not chunk:
+                return
+            body += chunk
+            if len(body) > self.max_bytes:
+                raise PayloadTooLarge(f"response exceeds the limit of {self.max_bytes} bytes", parameter=url)
+
+    def _expired(self, url: str, when: str) -> FetchError:
+        return FetchError(f"deadline of {self.deadline:g} s passed {when}", parameter=url)
 
     @contextmanager
     def _slot(self, host: str) -> Iterator[None]:
@@ -298,36 +366,7 @@ class Fetcher:
 
     def cache_path(self, url: str) -> Path | None:
         """Where the body of ``url`` is (or would be) cached; None without a cache."""
-        if self.cache_dir is None:
-            return None
-        digest = hashlib.sha256(url.encode("utf-8")).hexdigest()
-        return self.cache_dir / digest[:2] / digest
-
-    def _cache_read(self, url: str) -> bytes | None:
-        path = self.cache_path(url)
-        if path is None:
-            return None
-        try:
-            return path.read_bytes()
-        except FileNotFoundError:
-            return None
-
-    def _cache_write(self, url: str, data: bytes) -> None:
-        path = self.cache_path(url)
-        if path is None:
-            return
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".part-")
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    f.write(data)
-                os.replace(tmp, path)
-            except BaseException:
-                os.unlink(tmp)
-                raise
-        except OSError as e:  # a full or read-only cache must not fail the fetch
-            log.warning("cannot cache %s in %s: %s", url, path, e)
+        return self._cache.path(url) if self._cache is not None else None
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -345,6 +384,10 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
         when = when.replace(tzinfo=timezone.utc)
     now_dt = datetime.fromtimestamp(time.time() if now is None else now, timezone.utc)
     return max(0.0, (when - now_dt).total_seconds())
+
+
+def _attempts(n: int) -> str:
+    return f"{n} attempt{'s' if n != 1 else ''}"
 
 
 def _int_or_none(value: str | None) -> int | None:
