@@ -442,10 +442,10 @@ def test_retries_stop_at_the_deadline(server):
 
 
 def test_time_queued_for_a_host_slot_does_not_count(server):
-    # per_host=1: the third request waits 0.6 s for its slot, more than its 0.5 s deadline.
-    urls = [server.script(f"/q{i}", ("ok", BODY, 0.3)) for i in range(3)]
-    with fast(per_host=1, deadline=0.5) as f, ThreadPoolExecutor(3) as pool:
-        assert list(pool.map(f.get, urls)) == [BODY] * 3
+    # per_host=1: the fourth request waits 0.75 s for its slot, more than its 0.6 s deadline.
+    urls = [server.script(f"/q{i}", ("ok", BODY, 0.25)) for i in range(4)]
+    with fast(per_host=1, deadline=0.6) as f, ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(f.get, urls)) == [BODY] * 4
 
 
 def test_the_indexer_records_a_dripping_image_as_a_failed_item(server, tmp_path):
