@@ -16,7 +16,11 @@ The number of RANSAC inliers is the evidence. Candidates with at least ``min_inl
 the front, most inliers first; the rest keep their embedding order behind them. Candidate pixels
 are read through the same :class:`~bookidx.crops.CropReader` as indexing (files, IIIF, URLs), and
 their features are kept in a small LRU cache, so repeated queries over the same candidates (an
-evaluation, a busy server) decode each page once.
+evaluation, a busy server) decode each page once. A candidate that cannot be read is skipped for
+``retry_seconds`` before it is tried again, so an image server that is down costs one failed
+fetch per candidate, not one per query. A Reranker is safe to share between threads.
+
+:func:`search` is ``search.run`` with re-ranking: the web API's ``rerank`` parameter.
 
 OpenCV: https://docs.opencv.org/4.x/d1/d89/tutorial_py_orb.html (``opencv-python-headless``).
 """
@@ -24,19 +28,28 @@ OpenCV: https://docs.opencv.org/4.x/d1/d89/tutorial_py_orb.html (``opencv-python
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
 
 from .crops import CropReader
-from .errors import BookidxError, ConfigError
+from .errors import BadRequest, BookidxError, ConfigError
 from .store import Hit
 
+if TYPE_CHECKING:  # search imports the model code; only search() needs it, at call time
+    from .embed import Embedder
+    from .search import Query
+    from .store import Index
+
 SIDE = 384  # px: letters are still legible keypoint texture on a printed page, and ORB is fast
+MIN_INLIERS = 12  # docs/quality.md: a page and its distorted copy share >= 59; other pages < 25 (99.9 %)
 
 
 @dataclass(frozen=True)
@@ -60,21 +73,27 @@ class Reranker:
         keypoints: most ORB keypoints per image.
         min_inliers: inliers needed to count a candidate as the same picture.
         ratio: Lowe's ratio test threshold (second-best match distance share).
-        cache_size: candidates whose features are kept in memory.
+        cache_size: candidates whose features are kept in memory (about 24 kB each at 600
+            keypoints).
+        retry_seconds: how long a candidate whose pixels could not be read is left unchecked
+            before it is read again.
+        workers: candidates read at once when several are not cached (IIIF derivatives come
+            over the network: one at a time, a hundred of them take seconds).
 
     Raises:
         ConfigError: OpenCV (``opencv-python-headless``) is not installed.
     """
 
     def __init__(self, reader: CropReader, *, depth: int = 50, side: int = SIDE, keypoints: int = 600,
-                 min_inliers: int = 12, ratio: float = 0.8, cache_size: int = 4096):
+                 min_inliers: int = MIN_INLIERS, ratio: float = 0.8, cache_size: int = 4096,
+                 retry_seconds: float = 60.0, workers: int = 1):
         try:
             import cv2
         except ImportError as e:
             raise ConfigError("re-ranking needs OpenCV: pip install 'bookidx[eval]' "
                               "(opencv-python-headless)", parameter="rerank") from e
-        if depth < 1 or side < 32 or min_inliers < 3:
-            raise ConfigError("depth >= 1, side >= 32 and min_inliers >= 3 are needed", parameter="rerank")
+        if depth < 1 or side < 32 or min_inliers < 3 or workers < 1:
+            raise ConfigError("depth >= 1, side >= 32, min_inliers >= 3 and workers >= 1 are needed", parameter="rerank")
         self._cv2 = cv2
         self.reader = reader
         self.depth = depth
@@ -84,8 +103,16 @@ class Reranker:
         self.ratio = ratio
         self._cache: OrderedDict[int, Features] = OrderedDict()
         self._cache_size = cache_size
+        self._failed: OrderedDict[int, float] = OrderedDict()  # key -> monotonic time to retry at
+        self._retry_seconds = retry_seconds
+        self.workers = workers
+        # One lock for both dicts, held only to look up and store: features are computed outside
+        # it, so threads verify in parallel (two may compute the same candidate once each).
         self._lock = threading.Lock()
-        cv2.setRNGSeed(0)  # RANSAC samples at random; a fixed seed makes runs repeatable
+        # RANSAC samples at random, but OpenCV's RANSAC (calib3d/src/ptsetreg.cpp) draws from a
+        # local RNG seeded the same on every call, so runs and request threads agree. The seed of
+        # this thread's global RNG is set as well, in case a future OpenCV draws from that.
+        cv2.setRNGSeed(0)
 
     def features(self, image: Image.Image) -> Features:
         """ORB features of an image, found on a greyscale copy shrunk to ``side`` pixels."""
@@ -119,34 +146,117 @@ class Reranker:
 
     def verify(self, image: Image.Image, hits: Sequence[Hit]) -> list[int]:
         """Inlier counts of ``image`` against the first ``depth`` hits (unreadable ones: 0)."""
+        return [n or 0 for n in self.check(image, hits)]
+
+    def check(self, image: Image.Image, hits: Sequence[Hit], depth: int | None = None) -> list[int | None]:
+        """Inlier counts of ``image`` against the first ``depth`` hits (default: the
+        re-ranker's); None where a hit's pixels could not be read (it was not checked)."""
         query = self.features(image)
-        return [self.inliers(query, feats) if feats is not None else 0
-                for feats in (self._candidate(hit) for hit in hits[: self.depth])]
+        candidates = self._candidates(hits[: self.depth if depth is None else depth])
+        return [None if feats is None else self.inliers(query, feats) for feats in candidates]
+
+    def order(self, counts: Sequence[int | None]) -> list[int]:
+        """Positions of the checked hits in re-ranked order: those with at least
+        ``min_inliers`` first (most inliers first, ties by position), then the rest as they were."""
+        verified = sorted((i for i, n in enumerate(counts) if (n or 0) >= self.min_inliers), key=lambda i: (-counts[i], i))
+        chosen = set(verified)
+        return verified + [i for i in range(len(counts)) if i not in chosen]
 
     def rerank(self, image: Image.Image, hits: Sequence[Hit]) -> list[Hit]:
         """``hits`` with the geometrically verified ones first (most inliers first).
 
         Hits past ``depth`` and unverified ones keep their order; scores are not changed.
         """
-        counts = self.verify(image, hits)
-        verified = sorted((i for i, n in enumerate(counts) if n >= self.min_inliers), key=lambda i: (-counts[i], i))
-        chosen = set(verified)
-        return [hits[i] for i in verified] + [h for i, h in enumerate(hits) if i not in chosen]
+        counts = self.check(image, hits)
+        return [hits[i] for i in self.order(counts)] + list(hits[len(counts):])
+
+    def _candidates(self, hits: Sequence[Hit]) -> list[Features | None]:
+        if self.workers > 1:
+            with self._lock:
+                missing = sum(hit.key not in self._cache for hit in hits)
+            if missing > 1:
+                # A pool per call: no threads outlive the query (the fetcher bounds each host).
+                with ThreadPoolExecutor(min(self.workers, missing), thread_name_prefix="bookidx-rerank") as pool:
+                    return list(pool.map(self._candidate, hits))
+        return [self._candidate(hit) for hit in hits]
 
     def _candidate(self, hit: Hit) -> Features | None:
+        now = time.monotonic()
         with self._lock:
             if hit.key in self._cache:
                 self._cache.move_to_end(hit.key)
                 return self._cache[hit.key]
+            if self._failed.get(hit.key, now) > now:
+                return None  # failed a moment ago: don't make every query wait for it again
         try:
             feats = self.features(self.reader.read(hit.region))
         except BookidxError:
-            return None  # unreadable now (not cached: a fetch may work later); it keeps its place
+            # Unreadable now; not cached for good (a fetch may work later), it keeps its place.
+            with self._lock:
+                self._failed[hit.key] = now + self._retry_seconds
+                self._failed.move_to_end(hit.key)
+                while len(self._failed) > self._cache_size:
+                    self._failed.popitem(last=False)
+            return None
         with self._lock:
+            self._failed.pop(hit.key, None)
             self._cache[hit.key] = feats
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
         return feats
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A hit of a re-ranked search and its RANSAC inlier count with the query image.
+
+    ``inliers`` is None for a hit that was not checked: past the re-rank depth, or its pixels
+    could not be read. At least ``Reranker.min_inliers`` means the same picture.
+    """
+
+    hit: Hit
+    inliers: int | None
+
+
+def search(index: Index, query: Query, embedder: Callable[[], Embedder] | Embedder | None,
+           reranker: Reranker, *, depth: int | None = None) -> list[Checked]:
+    """``search.run`` for an image query, its first ``depth`` (default: ``reranker.depth``)
+    vector hits re-ranked.
+
+    The ranking is one list whatever the page: the first ``depth`` hits re-ordered, then the
+    embedding's next ones in their order; ``offset`` and ``limit`` slice it, so consecutive
+    pages neither repeat nor skip a hit, and a deep page costs no more checks than the first.
+    With ``collapse``, groups are collapsed *after* re-ranking, so a group is represented by its
+    verified member (the page itself rather than a reprint the embedding happened to prefer).
+
+    Image queries are vector searches whatever ``query.mode`` says (``search.run``); with text
+    as well, the candidates are the mixed vector's hits and only the image is checked.
+
+    Raises:
+        BadRequest: the query has no image to check hits against.
+    """
+    from .dedup import collapse
+    from .search import COLLAPSE_DEPTH, run
+
+    if query.image is None:
+        raise BadRequest("rerank checks hits against the query image; give one", "rerank")
+    image = query.image.convert("RGB")
+    depth = reranker.depth if depth is None else depth
+    want = query.offset + query.limit
+    fetch = max(want, depth)
+    while True:
+        hits = run(index, replace(query, offset=0, limit=fetch, collapse=False), embedder)
+        counts = reranker.check(image, hits, depth)
+        checked = [Checked(hits[i], counts[i]) for i in reranker.order(counts)]
+        checked += [Checked(hit, None) for hit in hits[len(counts):]]
+        if not query.collapse:
+            return checked[query.offset : want]
+        kept = {id(hit) for hit in collapse([c.hit for c in checked])}
+        unique = [c for c in checked if id(c.hit) in kept]
+        # As search.run: stop when the page is full, the hits ran out, or the groups are absurdly deep.
+        if len(unique) >= want or len(hits) < fetch or fetch >= want * COLLAPSE_DEPTH:
+            return unique[query.offset : want]
+        fetch *= 4
 
 
 def rerank_in_index(index_dir: str | Path, image: Image.Image, hits: Sequence[Hit], *, depth: int = 50) -> list[Hit]:
