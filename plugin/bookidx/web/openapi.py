@@ -15,8 +15,9 @@ from typing import Any
 from flask import current_app, request
 
 from .. import __version__
+from ..rerank import MIN_INLIERS
 from . import params
-from .state import external_url, setting, setting_list
+from .state import external_url, rerank_depth, rerank_offered, setting, setting_list
 
 DESCRIPTION = """\
 Image search over one collection of digitised books.
@@ -26,8 +27,15 @@ Image search over one collection of digitised books.
   the images' embeddings; cosine similarity is the score.
 * `mode=fused` (default): reciprocal rank fusion of the two lists, score = Σ 1/(60 + rank)
   (Cormack, Clarke & Büttcher 2009); keyword only when the model has no text encoder.
-* Image queries (`similar`, `image_url`, or a POSTed `image`) are vector searches; with `q`
-  as well, the query vector mixes image and text, `w` being the image's share.
+* Image queries (`similar`, `image_url`, or a POSTed `image`) are vector searches whatever
+  `mode` says; with `q` as well, the query vector mixes image and text, `w` being the image's share.
+* `rerank=true` (a query image needed: `image_url` or a POSTed `image`): the first
+  `BOOKIDX_RERANK_DEPTH` hits of the vector search are checked against the image (ORB keypoints,
+  an affine transform fitted by RANSAC) and re-ordered: those with enough inliers (the same
+  picture, cropped, rotated or rescaled) first, most inliers first, then the rest in their
+  order; pages past that depth go on in the embedding's order. Each checked hit's `inliers` says
+  how many keypoints agreed. With `collapse`, groups are collapsed after re-ranking. Declared
+  only where the server offers it (else a 400 naming `rerank`).
 
 Item ids are decimal strings (63-bit integers do not fit in a JavaScript number). Regions are
 in canvas coordinates. Errors are `{"error": status, "detail": text, "parameter": name|null}`.
@@ -75,6 +83,9 @@ def schemas() -> dict[str, Any]:
         "class": _nullable("string"),
         "group": {"type": ["string", "null"], "pattern": "^[0-9]{1,19}$", "description": "Near-duplicate group id, null when in none"},
         "group_size": {"type": "integer", "minimum": 1, "description": "Items in the near-duplicate group (1 outside one)"},
+        "inliers": {"type": ["integer", "null"], "minimum": 0, "description": (
+            f"rerank=true: keypoint matches one affine transform explains; {MIN_INLIERS} or more is the same "
+            "picture (an exact match). Null when not checked (no rerank, past its depth, or unreadable)")},
         "page": {"type": "object", "required": ["index", "label"], "properties": {"index": integer, "label": string}},
         "book": book,
         "links": {
@@ -148,7 +159,7 @@ def parameters() -> dict[str, Any]:
     def query(name: str, schema: dict[str, Any], description: str, **extra: Any) -> dict[str, Any]:
         return {"name": name, "in": "query", "required": False, "schema": schema, "description": description, **extra}
 
-    return {
+    out = {
         "q": query("q", {"type": "string", "maxLength": params.MAX_QUERY_CHARS}, "Text query. With no q, similar, image_url (or uploaded image) there are no hits"),
         "mode": query("mode", {"enum": list(params.MODES), "default": "fused"}, "Ranking (see the API description)"),
         "w": query("w", {"type": "number", "minimum": 0, "maximum": 1, "default": 0.5}, "Image share in a text+image query"),
@@ -167,6 +178,11 @@ def parameters() -> dict[str, Any]:
         "date_to": query("date_to", year, "Only items from books dated this year or earlier (a range ending before date_from is empty)"),
         "id": {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[0-9]{1,19}$"}, "description": "Item id"},
     }
+    if rerank_offered():  # else left out, as the operations leave the parameter out
+        out["rerank"] = query("rerank", {"type": "boolean", "default": False},
+                              f"Check the first {rerank_depth()} hits against the query image (image_url or the upload) "
+                              "and put the same picture first (see the API description)")
+    return out
 
 
 def responses() -> dict[str, Any]:
@@ -201,6 +217,8 @@ def paths() -> dict[str, Any]:
     p = lambda *names: [_ref(f"parameters/{n}") for n in names]  # noqa: E731
     filters = p(*params.FILTER_PARAMS)
     fetching = ["image_url"] if setting_list("BOOKIDX_FETCH_ALLOWLIST") else []
+    # rerank only where it can work: the server re-ranks, and (GET) it may fetch a query image.
+    reranking = ["rerank"] if rerank_offered() else []
     search_json = _json(_ref("schemas/SearchResponse"), "Hits, best first")
     return {
         "/": {"get": {
@@ -211,12 +229,13 @@ def paths() -> dict[str, Any]:
             "get": {
                 "operationId": "search", "summary": "Search by text, by item (similar) or by image URL",
                 # image_url only where the operator allowed fetching (else it is refused with 400).
-                "parameters": p("q", "mode", "w", "similar", *fetching, "limit", "page", "collapse") + filters,
+                "parameters": p("q", "mode", "w", "similar", *fetching, "limit", "page", "collapse",
+                                *(reranking if fetching else [])) + filters,
                 "responses": {"200": search_json, **_errors(400, 404, 413, 422, 500, 502)},
             },
             "post": {
                 "operationId": "searchImage", "summary": "Search by an uploaded image, optionally with text",
-                "parameters": p("mode", "limit", "page", "collapse") + filters,
+                "parameters": p("mode", "limit", "page", "collapse", *reranking) + filters,
                 "requestBody": {"required": True, "content": {"multipart/form-data": {
                     "schema": {
                         "type": "object", "required": ["image"],

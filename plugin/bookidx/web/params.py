@@ -19,7 +19,8 @@ MAX_QUERY_CHARS = 500
 YEAR_LIMIT = 9999
 MAX_KEY = 2**63 - 1  # keys are 63-bit (adapters/records.py Region.key)
 _INTEGER = re.compile(r"-?[0-9]{1,18}", re.ASCII)
-SINGLE = ("q", "mode", "w", "similar", "image_url", "limit", "page", "collapse", "manifest", "book", "canvas", "date_from", "date_to")
+SINGLE = ("q", "mode", "w", "similar", "image_url", "limit", "page", "collapse", "rerank", "manifest", "book", "canvas",
+          "date_from", "date_to")
 FILTER_PARAMS = ("manifest", "book", "canvas", "kind", "class", "date_from", "date_to")
 
 
@@ -158,7 +159,7 @@ def satisfiable(filters: dict[str, Any] | None) -> bool:
 def echo(args: Any) -> dict[str, Any]:
     """The query as understood, for the response's ``query`` member (repeated ones as lists)."""
     out: dict[str, Any] = {}
-    for name in ("q", "similar", "image_url", "mode", "w", "collapse", *FILTER_PARAMS):
+    for name in ("q", "similar", "image_url", "mode", "w", "collapse", "rerank", *FILTER_PARAMS):
         values = [v for v in args.getlist(name) if v != ""]
         if values:
             out[name] = values if name in ("kind", "class") else values[0]

@@ -7,8 +7,9 @@ two apps in one process, never share an index, a model or settings.
 
 The index is opened on first use and then shared by all request threads; the query model is
 loaded at most once, on the first query that needs it (keyword and item→similar queries never
-do). A concurrent ``bookidx index`` run's commits are picked up by ``Index.refresh()``, called at
-most every ``BOOKIDX_REFRESH_SECONDS``.
+do), and so is the geometric re-ranker (rerank.py), on the first query with ``rerank``. A
+concurrent ``bookidx index`` run's commits are picked up by ``Index.refresh()``, called at most
+every ``BOOKIDX_REFRESH_SECONDS``.
 
 All helpers here need a request context of a bookidx blueprint.
 """
@@ -22,15 +23,18 @@ from typing import TYPE_CHECKING, Any
 
 from flask import current_app, g, request, url_for
 
-from ..errors import ConfigError, IndexMismatch
+from ..errors import BadRequest, ConfigError, IndexMismatch
 from . import config as defaults
 
 if TYPE_CHECKING:  # the store and the models are imported when first used, not at import
     from ..adapters.records import Region
     from ..embed import Embedder
+    from ..rerank import Reranker
     from ..store import Hit, Index
 
 EXTENSION = "bookidx"
+#: Candidates a re-ranked query reads at once (the fetcher allows 4 requests per host).
+RERANK_WORKERS = 4
 
 
 class Collection:
@@ -45,6 +49,8 @@ class Collection:
         # Separate locks: a model load (seconds) must not hold up opening or refreshing the index.
         self.index_lock = threading.Lock()
         self.model_lock = threading.Lock()
+        self.rerank_lock = threading.Lock()
+        self.reranker: Reranker | None = None
         self.crop_lock = threading.Lock()
         self.crop_reader: Any = None  # bookidx.crops.CropReader, built on the first crop served
         self.crop_cache: dict[int, bytes] = {}  # insertion-ordered: oldest first (FIFO)
@@ -160,6 +166,63 @@ def current_embedder() -> Embedder:
     return state.embedder
 
 
+def rerank_depth() -> int:
+    """``BOOKIDX_RERANK_DEPTH``: hits a re-ranked query checks; 0 when re-ranking is off.
+
+    Raises:
+        ConfigError: a negative or non-integer setting.
+    """
+    depth = setting("BOOKIDX_RERANK_DEPTH")
+    try:
+        depth = int(depth or 0)
+    except (TypeError, ValueError):
+        raise ConfigError(f"BOOKIDX_RERANK_DEPTH must be an integer, not {depth!r}", "BOOKIDX_RERANK_DEPTH") from None
+    if depth < 0:
+        raise ConfigError("BOOKIDX_RERANK_DEPTH must be at least 0 (0 turns re-ranking off)", "BOOKIDX_RERANK_DEPTH")
+    return depth
+
+
+def rerank_offered() -> bool:
+    """Whether ``rerank`` can work here: on, and OpenCV installed (the OpenAPI document then
+    declares the parameter)."""
+    import importlib.util
+
+    return rerank_depth() > 0 and importlib.util.find_spec("cv2") is not None
+
+
+def current_reranker() -> Reranker:
+    """The collection's geometric re-ranker (rerank.py), built on first use and shared by threads.
+
+    Candidates are read from the sources the index records for them (page files, IIIF
+    services, image URLs), never from anything a client names. There is no disk cache, so the
+    index directory is never written; features stay in the re-ranker's own LRU cache.
+
+    Raises:
+        BadRequest: re-ranking is off (``BOOKIDX_RERANK_DEPTH`` is 0) or OpenCV is missing.
+    """
+    depth = rerank_depth()
+    if not depth:
+        raise BadRequest("this server does not re-rank (its operator set BOOKIDX_RERANK_DEPTH to 0)", "rerank")
+    state = collection()
+    if state.reranker is None:
+        with state.rerank_lock:
+            if state.reranker is None:
+                from ..crops import CropReader
+                from ..fetch import Fetcher
+                from ..rerank import SIDE, Reranker
+                from .images import CONNECT_TIMEOUT, READ_TIMEOUT
+
+                # One retry, short timeouts, a query image's deadline: a visitor is waiting (an
+                # unreadable candidate is simply not checked, and then left alone for a minute).
+                fetcher = Fetcher(retries=1, connect_timeout=CONNECT_TIMEOUT, timeout=READ_TIMEOUT, deadline=READ_TIMEOUT)
+                try:
+                    state.reranker = Reranker(CropReader(fetcher, max_side=SIDE), depth=depth, workers=RERANK_WORKERS)
+                except ConfigError as e:  # OpenCV missing (no eval extra): for the client, a 400
+                    fetcher.close()
+                    raise BadRequest(f"this server cannot re-rank: {e.detail}", "rerank") from None
+    return state.reranker
+
+
 def model_loaded() -> bool:
     """Whether the query model is in memory (health checks report it; loading takes seconds)."""
     return collection().embedder is not None
@@ -208,18 +271,20 @@ def thumbnail(region: Region) -> str:
     return item_link(".crop", region.key)
 
 
-def hit_json(hit: Hit) -> dict[str, Any]:
+def hit_json(hit: Hit, inliers: int | None = None) -> dict[str, Any]:
     """One hit as the API's HIT object (see the OpenAPI document's ``Hit`` schema).
 
     Ids are decimal strings: 63-bit keys do not fit in a JavaScript number. ``region`` is in
     canvas coordinates, the space IIIF viewers and ``#xywh=`` fragments use. ``group`` is the
     near-duplicate group (dedup.py) the item belongs to, ``group_size`` how many items it has.
+    ``inliers`` is the geometric check's count in a re-ranked search (rerank.py), else None.
     """
     out = region_json(hit.region)
     out["score"] = float(hit.score)
     out["class"] = hit.cls
     out["group"] = None if hit.group is None else str(hit.group)
     out["group_size"] = hit.group_size
+    out["inliers"] = inliers
     return out
 
 
@@ -240,6 +305,7 @@ def region_json(region: Region) -> dict[str, Any]:
         "class": None,
         "group": None,
         "group_size": 1,
+        "inliers": None,
         "page": {"index": region.page.index, "label": region.page.label},
         "book": None if book is None else {"id": book.id, "title": book.title, "creator": book.creator, "date": book.date},
         "links": {"self": item_url(region.key), "similar": item_link(".item_similar", region.key)},

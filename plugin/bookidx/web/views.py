@@ -3,8 +3,9 @@
 The endpoints, parameters and response shapes are specified by the OpenAPI 3.1 document that
 ``GET <prefix>/openapi.json`` serves (built in web/openapi.py). Ranking is ``bookidx.search``'s,
 shared with the CLI: ``fused`` is reciprocal rank fusion (k = 60) of the keyword (BM25) and
-vector lists; see that module. The views are plain functions over the request context; all
-state is the collection's (web/state.py).
+vector lists; see that module. ``rerank`` re-orders an image query's first hits by geometric
+verification (``bookidx.rerank.search``). The views are plain functions over the request
+context; all state is the collection's (web/state.py).
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify, redirect, render_template, request
 
 from ..adapters.records import Region
-from ..errors import NotFound
+from ..errors import BadRequest, NotFound
+from ..rerank import Reranker
+from ..rerank import search as rerank_search
 from ..search import Query, run, supports_text
 from . import openapi, params
 from .crops import crop_jpeg
@@ -22,16 +25,18 @@ from .images import fetched_image, uploaded_image
 from .state import (
     current_embedder,
     current_index,
+    current_reranker,
     external_url,
     hit_json,
     model_loaded,
     region_json,
+    rerank_depth,
     setting,
     thumbnail,
 )
 
 #: Query parameters carried over into the ``next`` link (everything else is dropped).
-NEXT_PARAMS = ("q", "similar", "image_url", "mode", "w", "limit", "collapse", *params.FILTER_PARAMS)
+NEXT_PARAMS = ("q", "similar", "image_url", "mode", "w", "limit", "collapse", "rerank", *params.FILTER_PARAMS)
 
 
 def add_routes(bp: Blueprint) -> None:
@@ -62,8 +67,10 @@ def search() -> Any:
     args = request.args
     params.once(args)
     similar = params.key(args["similar"], "similar") if "similar" in args else None
+    reranker = _reranker(args, has_image=bool(args.get("image_url")))  # refused before any fetch
     image = fetched_image(args["image_url"]) if args.get("image_url") else None
-    return _results(args, text=params.text(args), image=image, similar=similar, weight=params.weight(args), endpoint=".search")
+    return _results(args, text=params.text(args), image=image, similar=similar, weight=params.weight(args),
+                    reranker=reranker, endpoint=".search")
 
 
 def search_image() -> Any:
@@ -72,11 +79,13 @@ def search_image() -> Any:
     The next page cannot be a link (it needs the image again), so ``next`` is null and ``more``
     says whether to post again with ``page`` + 1.
     """
+    params.once(request.args)
+    reranker = _reranker(request.args, has_image=True)  # refused before reading the upload
     image = uploaded_image()
     form = request.form
-    params.once(request.args)
     params.once(form)
-    return _results(request.args, text=params.text(form), image=image, weight=params.weight(form), endpoint=None)
+    return _results(request.args, text=params.text(form), image=image, weight=params.weight(form),
+                    reranker=reranker, endpoint=None)
 
 
 def item(item_id: str) -> Any:
@@ -169,6 +178,20 @@ def item_json(region: Region) -> dict[str, Any]:
     return out
 
 
+def _reranker(args: Any, *, has_image: bool) -> Reranker | None:
+    """The collection's re-ranker when the request says ``rerank=true``, else None.
+
+    Raises:
+        BadRequest: re-ranking is off or unavailable here, or there is no query image.
+    """
+    if not params.flag(args, "rerank"):
+        return None
+    reranker = current_reranker()
+    if not has_image:
+        raise BadRequest("rerank checks hits against a query image: give image_url, or POST the image", "rerank")
+    return reranker
+
+
 def _results(
     args: Any,
     *,
@@ -177,11 +200,16 @@ def _results(
     similar: int | None = None,
     weight: float = 0.5,
     mode: str | None = None,
+    reranker: Reranker | None = None,
     endpoint: str | None,
     view_args: dict[str, str] | None = None,
     echo: dict[str, Any] | None = None,
 ) -> Any:
-    """Run one query and shape the search response, with a ``next`` link when there is more."""
+    """Run one query and shape the search response, with a ``next`` link when there is more.
+
+    With a ``reranker`` (image queries only) the hits come from ``bookidx.rerank.search``: the
+    first ``BOOKIDX_RERANK_DEPTH`` re-ordered, each with its inlier count; paging as usual.
+    """
     paging = params.paging(
         args,
         default_limit=setting("BOOKIDX_DEFAULT_LIMIT"),
@@ -191,7 +219,7 @@ def _results(
     mode = mode or params.mode(args)
     filters = params.filters(args)
     collapse = params.flag(args, "collapse")
-    hits = []
+    hits: list[tuple[Any, int | None]] = []  # (store.Hit, inliers)
     # Every parameter is optional, so an empty search box, or a date range that ends before it
     # starts, is a valid request that finds nothing (not a 400).
     if (text is not None or image is not None or similar is not None) and params.satisfiable(filters):
@@ -204,7 +232,11 @@ def _results(
             offset=paging.offset,
             collapse=collapse,
         )
-        hits = run(current_index(), query, current_embedder)
+        if reranker is not None:
+            checked = rerank_search(current_index(), query, current_embedder, reranker, depth=rerank_depth())
+            hits = [(c.hit, c.inliers) for c in checked]
+        else:
+            hits = [(hit, None) for hit in run(current_index(), query, current_embedder)]
     more = len(hits) > paging.limit
     next_url = None
     last = params.max_pages(setting("BOOKIDX_MAX_RESULTS"), setting("BOOKIDX_MAX_DEPTH"))
@@ -217,7 +249,7 @@ def _results(
         "mode": _effective_mode(mode, visual),
         "page": paging.page,
         "limit": paging.limit,
-        "hits": [hit_json(h) for h in hits[: paging.limit]],
+        "hits": [hit_json(hit, inliers) for hit, inliers in hits[: paging.limit]],
         "next": next_url,
         "more": more,
     })
