@@ -709,6 +709,120 @@ def test_mirador_example_opens_the_canvas_at_the_region(page, server, collection
     page.wait_for_timeout(500)
 
 
+def needs_universal_viewer() -> None:
+    if not (VIEWERS / "universalviewer" / "dist" / "umd" / "UV.js").is_file():
+        pytest.skip("Universal Viewer missing: run examples/widget/install.sh")
+
+
+# What UV shows, read through its API: the manifest URL it loaded, the current canvas, and the
+# view in image pixels (UV's OpenSeadragon world is the page's image at full size).
+UV_STATE = """() => { const ext = window.bookidxUV && bookidxUV.get() && bookidxUV.get().extension;
+    const viewer = ext && ext.centerPanel && ext.centerPanel.viewer;
+    if (!viewer || !viewer.world.getItemCount()) return null;
+    const b = viewer.viewport.getBounds(true);
+    return {manifest: ext.data.iiifManifestId, canvas: ext.helper.getCurrentCanvas().id,
+            view: [b.x, b.y, b.width, b.height]}; }"""
+
+
+def zoomed_to(view: list[float], box: Box) -> bool:
+    """The view (x, y, w, h) holds ``box`` and fits it along one side (the other side follows
+    the viewer's shape; the whole page would leave at least twice the room)."""
+    x, y, w, h = view
+    inside = x <= box.x and y <= box.y and x + w >= box.x + box.w and y + h >= box.y + box.h
+    return inside and min(w / box.w, h / box.h) < 1.5
+
+
+def search_beside_universal_viewer(tab, server) -> list[dict]:
+    """uv.html with the hits for "frontispiece" listed; the hits."""
+    tab.goto(server.url + "/uv.html")
+    tab.get_by_role("searchbox").fill("frontispiece")
+    tab.keyboard.press("Enter")
+    tab.wait_for_function("() => document.querySelector('bookidx-search').state === 'results'")
+    return server.api("search", q="frontispiece", limit=12)["hits"]
+
+
+def choose_for_universal_viewer(tab, hit: dict) -> None:
+    """Click ``hit`` and wait until UV shows its page."""
+    tab.locator(f"bookidx-search [role=option][data-id='{hit['id']}']").click()
+    tab.wait_for_function(f"() => ({UV_STATE})()?.canvas === {json.dumps(hit['canvas'])}")
+
+
+@pytest.mark.browser
+def test_universal_viewer_example_opens_the_canvas_at_the_region(page, server, collection):
+    """A hit opens its page in UV zoomed to the picture (the second turns the page of the same
+    manifest); the page's pictures are listed, and each shows its similar images."""
+    from playwright.sync_api import expect
+
+    needs_universal_viewer()
+    hits = search_beside_universal_viewer(page, server)
+    assert hits[0]["canvas"] != hits[1]["canvas"], "the second hit should be on another page"
+    for hit in hits[:2]:
+        choose_for_universal_viewer(page, hit)
+        state = page.evaluate(UV_STATE)
+        assert state["manifest"].endswith("/manifest.json") and "/bookidx/iiif/" in state["manifest"]
+        # UV's own page controls say the same: the page number box and the selected thumbnail.
+        expect(page.locator("#uv input.autocompleteText")).to_have_value(str(hit["page"]["index"] + 1))
+        expect(page.locator("#uv .thumb[aria-selected=true]")).to_have_attribute("aria-label", hit["page"]["label"])
+
+        # Zoomed to the picture: its box in image pixels (twice the canvas's here). The zoom
+        # animates, so wait for it.
+        box = next(r for r in collection["iiif"] if str(r.key) == hit["id"]).box
+        deadline = time.monotonic() + 5
+        while not zoomed_to(state["view"], box) and time.monotonic() < deadline:
+            page.wait_for_timeout(100)
+            state = page.evaluate(UV_STATE)
+        assert zoomed_to(state["view"], box), (state["view"], box)
+
+    # The pictures on the page UV shows, the chosen one pressed; another shows its similar images.
+    on_page = sorted(str(r.key) for r in collection["iiif"] if r.page.id == hits[1]["canvas"])
+    page.wait_for_function(
+        "(want) => [...document.querySelectorAll('#regions button')].map(b => b.dataset.id).sort().join() === want",
+        arg=",".join(on_page),
+    )
+    expect(page.locator("#regions button[aria-pressed=true]")).to_have_attribute("data-id", hits[1]["id"])
+    other = next(key for key in on_page if key != hits[1]["id"])
+    page.locator(f"#regions button[data-id='{other}']").click()
+    page.wait_for_function(f"() => document.querySelector('bookidx-similar').item === '{other}'")
+    expect(page.locator("#regions button[aria-pressed=true]")).to_have_attribute("data-id", other)
+    page.wait_for_function("() => document.querySelector('bookidx-similar').state === 'results'")
+
+
+@pytest.mark.browser
+def test_universal_viewer_searches_within_through_content_search_1(page, server, collection):
+    """UV's own "Search within this item" box finds bookidx's captions through the Content
+    Search 1.0 service of the blueprint's annotated manifest: it counts them, outlines the ones
+    on the page it shows, and its "Next Result" button turns to the next page with one, whose
+    pictures the example then lists."""
+    from playwright.sync_api import expect
+
+    needs_universal_viewer()
+    hits = search_beside_universal_viewer(page, server)
+    choose_for_universal_viewer(page, min(hits, key=lambda h: h["page"]["index"]))
+    manifest = requests.get(page.evaluate(UV_STATE)["manifest"], timeout=10).json()
+    service = next(s for s in manifest["service"] if s.get("profile") == "http://iiif.io/api/search/1/search")
+    answer = requests.get(service["id"], params={"q": "lettering"}, timeout=10).json()
+    on = [r["on"].split("#")[0] for r in answer["resources"]]
+    pages = [c["id"] for c in manifest["items"] if c["id"] in on]  # in the manifest's order
+    current = page.evaluate(UV_STATE)["canvas"]
+    assert len(pages) > 1 and pages[0] == current, (pages, current)
+
+    box = page.locator("#searchWithinInput")
+    box.fill("lettering")
+    with page.expect_response(lambda r: r.url.startswith(service["id"] + "?")) as asked:
+        box.press("Enter")
+    assert asked.value.ok
+    expect(page.locator("#uv .searchResultsInfo .number")).to_have_text(str(len(on)))
+    expect(page.locator("#uv .searchResultsInfo .terms")).to_have_text("lettering")
+    grouped = page.evaluate("() => bookidxUV.get().extension.annotations.map(g => g.canvasId)")
+    assert sorted(grouped) == sorted(set(on))
+    expect(page.locator("#uv .annotationRect")).to_have_count(on.count(current))
+    page.locator("#uv button.nextResult").click()
+    page.wait_for_function(f"() => ({UV_STATE})()?.canvas === {json.dumps(pages[1])}")
+    # UV's own paging lists the new page's pictures beside it, as a chosen hit does.
+    page.wait_for_function(
+        "(want) => [...document.querySelectorAll('#regions button')].map(b => b.dataset.id).sort().join() === want",
+        arg=",".join(sorted(str(r.key) for r in collection["iiif"] if r.page.id == pages[1])),
+    )
 
 
 def expect_text(locator, text: str) -> None:

@@ -2,8 +2,8 @@
 
     python examples/widget/serve.py INDEX_DIR [--port 8000]
 
-then open http://127.0.0.1:8000/ (plain page), /openseadragon.html or /mirador.html. Run
-``examples/widget/install.sh`` first for the two viewer pages. The collection is the blueprint from
+then open http://127.0.0.1:8000/ (plain page), /openseadragon.html, /mirador.html or /uv.html. Run
+``examples/widget/install.sh`` first for the viewer pages. The collection is the blueprint from
 ``bookidx.web.create_blueprint`` at ``/bookidx``, as ``bookidx serve`` mounts it.
 """
 
@@ -18,7 +18,7 @@ from waitress import serve
 from bookidx.web import create_blueprint
 
 HERE = Path(__file__).resolve().parent
-PAGES = {"index.html", "openseadragon.html", "mirador.html", "iiif.js"}
+PAGES = {"index.html", "openseadragon.html", "mirador.html", "uv.html", "iiif.js"}
 
 
 def create_examples_app(index_dir: str) -> Flask:
