@@ -82,6 +82,19 @@ def test_bad_image_is_recorded_and_the_rest_indexed_then_retried(pages, tmp_path
     assert Index.open(tmp_path / "idx").failures() == []
 
 
+def test_an_item_the_model_cannot_embed_is_recorded_and_the_batch_indexed(pages, tmp_path):
+    # test-pixels gives a blank page a zero vector, which has no direction to compare: that one
+    # item must fail, not the batch it shares with 12 good pages (nor the run).
+    from PIL import Image
+
+    Image.new("RGB", (600, 900), "white").save(pages / "blank.jpg")
+    summary = index([str(pages)], tmp_path / "idx", IndexConfig(model="test-pixels"))
+    assert (summary.indexed, summary.failed) == (12, 1)
+    failures = Index.open(tmp_path / "idx").failures()
+    assert [(Path(f["source"]).name, f["stage"]) for f in failures] == [("blank.jpg", "embed")]
+    assert "zero" in failures[0]["reason"]
+
+
 def test_another_model_is_refused_with_both_names(pages, tmp_path):
     index([str(pages)], tmp_path / "idx", IndexConfig(model="test-pixels"))
     result = CliRunner().invoke(cli, ["index", str(pages), "--index", str(tmp_path / "idx"), "--model", "efficientnet-lite0"])

@@ -38,6 +38,7 @@ from .errors import BookidxError, ConfigError
 from .fetch import Fetcher
 from .manifests import save_manifest
 from .store import Index
+from .vectors import usable_rows
 
 log = logging.getLogger("bookidx.runner")
 
@@ -234,24 +235,36 @@ def _embed_and_write(todo, store, embedder, fetcher, config, summary, progress, 
     batch_arrays: list[np.ndarray] = []
     since_commit = 0
 
+    def record_failure(region: Region, stage: str, reason: str) -> None:
+        summary.failed += 1
+        if len(summary.failure_samples) < 10:
+            summary.failure_samples.append(f"{region.page.image.uri} {region.box.xywh()}: {reason}")
+        store.record_failure(region.key, region.page.image.uri, stage, reason)
+
     def run_batch() -> None:
         nonlocal since_commit
         t0 = time.perf_counter()
         vectors = embedder.embed_arrays(np.stack(batch_arrays))
         regions = list(batch_regions)
-        keep = np.ones(len(regions), dtype=bool)
+        # A blank crop can give a zero vector (a broken model NaN): that item fails and the rest
+        # of the batch is stored, instead of the store refusing the whole batch and the run.
+        usable = usable_rows(vectors)
+        for i in np.flatnonzero(~usable):
+            record_failure(regions[i], "embed", "the model gave a zero or non-finite vector (a blank crop?)")
+        keep, dropped = usable, np.zeros(len(regions), dtype=bool)
         if classifier is not None:
-            labels, scores = classifier.predict(vectors)
-            keep = np.array([label not in config.drop_classes for label in labels], dtype=bool)
-            for label in (label for label, kept in zip(labels, keep) if not kept):
-                summary.count_filtered(f"class {label}")
+            labels, scores = classifier.predict(np.where(usable[:, None], vectors, 0))
+            dropped = usable & np.array([label in config.drop_classes for label in labels], dtype=bool)
+            keep = usable & ~dropped
+            for i in np.flatnonzero(dropped):
+                summary.count_filtered(f"class {labels[i]}")
         t1 = time.perf_counter()
         kept = [r for r, k in zip(regions, keep) if k]
         store.add(kept, vectors[keep])
         if classifier is not None:
             if kept:
                 store.set_class([r.key for r in kept], [l for l, k in zip(labels, keep) if k], scores[keep].tolist())
-            out = np.flatnonzero(~keep)
+            out = np.flatnonzero(dropped)
             if len(out):
                 keys, out_labels = [regions[i].key for i in out], [labels[i] for i in out]
                 store.record_drops(keys, out_labels, scores[out].tolist(), classifier.digest)
@@ -278,10 +291,7 @@ def _embed_and_write(todo, store, embedder, fetcher, config, summary, progress, 
         region, result = item
         done += 1
         if isinstance(result, BookidxError):
-            summary.failed += 1
-            if len(summary.failure_samples) < 10:
-                summary.failure_samples.append(f"{region.page.image.uri} {region.box.xywh()}: {result}")
-            store.record_failure(region.key, region.page.image.uri, "crop", str(result))
+            record_failure(region, "crop", str(result))
         else:
             summary.fetched += 1
             batch_regions.append(region)

@@ -35,12 +35,21 @@ class Snapshot:
     stat: tuple[int, int, int] | None
 
 
+_MIN_NORM = 1e-6  # below this a vector has no direction to compare by cosine
+
+
+def usable_rows(rows: np.ndarray) -> np.ndarray:
+    """A bool per row: finite and not (nearly) zero, i.e. what :func:`unit_rows` accepts."""
+    finite = np.isfinite(rows).all(axis=1)
+    return finite & (np.linalg.norm(np.where(finite[:, None], rows, 0), axis=1) >= _MIN_NORM)
+
+
 def unit_rows(rows: np.ndarray, parameter: str) -> np.ndarray:
     """Rows scaled to length 1, refusing NaN, infinity and zero rows (no direction to compare)."""
     if not np.isfinite(rows).all():
         raise BadRequest("vectors contain NaN or infinity", parameter)
     norms = np.linalg.norm(rows, axis=1, keepdims=True)
-    if len(rows) and float(norms.min()) < 1e-6:
+    if len(rows) and float(norms.min()) < _MIN_NORM:
         raise BadRequest("a zero vector has no direction to compare by cosine", parameter)
     return (rows / norms).astype(np.float32)
 
