@@ -364,13 +364,22 @@ def test_filtered_search_returns_the_nearest_matching(tmp_path, monkeypatch, exa
     regions, vecs = filter_index(tmp_path / "ix")
     q = unit(12)[0]
     sims = f16(vecs) @ q
+    approximate = exact_below == 0  # HNSW: its multi-threaded build differs run to run
+    overlap = total = 0
     with Index.open(tmp_path / "ix") as idx:
         for filters, pred in FILTER_CASES:
             allowed = [i for i, r in enumerate(regions) if pred(r)]
-            best = sorted(allowed, key=lambda i: -sims[i])[:5]
-            assert [h.key for h in idx.search(q, k=5, filters=filters)] == [regions[i].key for i in best], filters
+            best = [regions[i].key for i in sorted(allowed, key=lambda i: -sims[i])[:5]]
+            hits = idx.search(q, k=5, filters=filters)
+            if approximate:  # k hits, all passing the filter, best first; recall checked below
+                assert len(hits) == 5 and {h.key for h in hits} <= {regions[i].key for i in allowed}, filters
+                assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+                overlap, total = overlap + len({h.key for h in hits} & set(best)), total + 5
+            else:
+                assert [h.key for h in hits] == best, filters
             found = {h.key for h in idx.text_search("woodcut", k=500, filters=filters)}
             assert found == {regions[i].key for i in allowed}, filters
+    assert overlap >= 0.9 * total  # recall@5 of the filtered HNSW path (measured: 1.0 in most runs)
 
 
 def test_filtered_search_finds_matches_that_are_far_away(tmp_path, monkeypatch):
