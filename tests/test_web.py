@@ -11,6 +11,7 @@ import importlib.util
 import io
 import re
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -343,6 +344,20 @@ class _BrokenImageHandler(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self):
+        if self.path == "/drip":  # alive, but one byte every 0.1 s: never done within a deadline
+            self.send_response(200)
+            self.send_header("Content-Type", "image/jpeg")
+            self.send_header("Content-Length", "10000")
+            self.end_headers()
+            try:
+                for _ in range(100):
+                    self.wfile.write(b"x")
+                    self.wfile.flush()
+                    time.sleep(0.1)
+            except OSError:  # the client gave up, as it should
+                pass
+            self.close_connection = True
+            return
         body = b"this is not gzip data" * 10
         self.send_response(200)
         self.send_header("Content-Type", "image/jpeg")
@@ -370,6 +385,17 @@ def test_image_url_whose_body_cannot_be_read_is_502(pixel_index, broken_images, 
     app = make_app((create_blueprint(str(pixel_index), fetch_allowlist=[broken_images.url("/")]), None))
     r = app.test_client().get("/bookidx/api/search", query_string={"image_url": broken_images.url(path)})
     assert r.status_code == 502 and r.get_json()["parameter"] == "image_url", r.get_data(as_text=True)
+
+
+def test_image_url_that_drips_is_cut_at_the_deadline(pixel_index, broken_images, monkeypatch):
+    # Each byte arrives well within the read timeout; only the total deadline ends the fetch,
+    # so a slow-loris image server cannot hold a worker thread for ever.
+    from bookidx.web import images
+
+    monkeypatch.setattr(images, "DEADLINE", 0.5)
+    app = make_app((create_blueprint(str(pixel_index), fetch_allowlist=[broken_images.url("/")]), None))
+    r = app.test_client().get("/bookidx/api/search", query_string={"image_url": broken_images.url("/drip")})
+    assert r.status_code == 502 and "deadline" in r.get_json()["detail"], r.get_data(as_text=True)
 
 
 # -- text → image with a vision-language model -------------------------------------------------

@@ -26,6 +26,7 @@ from .state import setting, setting_list
 MAX_REDIRECTS = 3
 CONNECT_TIMEOUT = 5.0  # seconds
 READ_TIMEOUT = 20.0  # seconds between bytes
+DEADLINE = 30.0  # seconds for the whole fetch: a visitor is waiting, and a worker thread with them
 USER_AGENT = f"bookidx/{__version__} (query image fetch)"
 
 
@@ -68,7 +69,7 @@ def fetched_image(url: str) -> Image.Image:
 
     limit = setting("BOOKIDX_MAX_UPLOAD_BYTES")
     # No retries and no cache: a visitor is waiting, and a client-named URL is not worth keeping.
-    fetcher = Fetcher(retries=0, connect_timeout=CONNECT_TIMEOUT, timeout=READ_TIMEOUT, max_bytes=limit,
+    fetcher = Fetcher(retries=0, connect_timeout=CONNECT_TIMEOUT, timeout=READ_TIMEOUT, deadline=DEADLINE, max_bytes=limit,
                       max_redirects=MAX_REDIRECTS, check_url=check, user_agent=USER_AGENT)
     with fetcher:
         try:
