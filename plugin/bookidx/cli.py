@@ -59,7 +59,7 @@ def cli(verbose: int) -> None:
 @click.option("--crop-size", type=int, default=None, help="Longest side fetched per crop (default: twice the model's input size).")
 @click.option("--per-host", type=int, default=None, help="Concurrent requests per image server.")
 @click.option("--max-failure-rate", type=float, default=None, help="Exit 3 when more than this share of crops failed.")
-@click.option("--drop-class", "drop_classes", multiple=True, help="Leave out items the classifier puts in this class (repeatable).")
+@click.option("--drop-class", "drop_classes", multiple=True, help="Leave out items the classifier puts in this class (repeatable). Dropped items are remembered and skipped by later runs with the same classifier while their class stays dropped.")
 @click.option("--classifier", default=None, type=click.Path(exists=True, dir_okay=False), help="Classifier for --drop-class (default: the index's classifier.json).")
 @click.option("--progress/--no-progress", default=True, help="Progress bar on stderr.")
 @_errors
