@@ -251,17 +251,3 @@ def test_rmac_efficientnet_is_its_own_recorded_model(chapbooks):
     with pytest.raises(ConfigError, match="pooling"):
         load_embedder("efficientnet-lite0", device="cpu", pooling="gem")
 
-
-def test_search_image_with_rerank_puts_the_source_page_first(index_dir, pages, tmp_path):
-    pytest.importorskip("cv2")
-    folder, names = pages
-    photo = tmp_path / "photo.jpg"  # a skewed, cropped, squashed copy of one page
-    with Image.open(folder / names[9]) as page:
-        Distortion(0.1, 0.12, 0.05, 0.14, angle=-8.0, scale_x=0.85, scale_y=1.1).apply(page.convert("RGB")).save(photo)
-    runner = CliRunner()
-    res = runner.invoke(cli, ["search", str(index_dir), "--image", str(photo), "--rerank", "-k", "3", "--json"])
-    assert res.exit_code == 0, res.output
-    hits = [json.loads(line) for line in res.output.splitlines()]
-    assert len(hits) == 3 and hits[0]["page"]["image"]["path"].endswith(names[9])
-    res = runner.invoke(cli, ["search", str(index_dir), "woodcut", "--rerank"])
-    assert res.exit_code == 1 and "--image" in res.output

@@ -12,13 +12,17 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
 from . import __version__
 from .config import IndexConfig
 from .errors import BadRequest, BookidxError
+
+if TYPE_CHECKING:  # commands import what they use when run, so `bookidx --help` stays quick
+    from .search import Query
+    from .store import Hit, Index
 
 
 def _errors(fn: Callable) -> Callable:
@@ -128,8 +132,8 @@ class _ProgressBar:
 @click.option("--kind", "kinds", multiple=True, help="Only these region kinds (repeatable).")
 @click.option("--class", "classes", multiple=True, help="Only items of these classes (repeatable; see `bookidx classify`).")
 @click.option("--collapse", is_flag=True, help="One hit per near-duplicate group (see `bookidx duplicates`).")
-@click.option("--rerank", is_flag=True, help="With --image: put the hits whose keypoints match the image first (OpenCV).")
-@click.option("--rerank-depth", type=int, default=50, show_default=True, help="Hits checked by --rerank.")
+@click.option("--rerank", is_flag=True, help="With --image: put the hits whose keypoints match the image first, with their inlier counts (OpenCV).")
+@click.option("--rerank-depth", type=click.IntRange(min=1), default=50, show_default=True, help="Hits checked by --rerank.")
 @click.option("--device", default="cpu", show_default=True, help="Device for the query encoder.")
 @click.option("--json", "as_json", is_flag=True, help="JSON lines, one hit each.")
 @_errors
@@ -147,29 +151,48 @@ def search_cmd(index_dir, text, image_file, similar, weight, mode, limit, manife
     filters = Filters(manifest=manifest, kinds=tuple(kinds), classes=tuple(classes)) if manifest or kinds or classes else None
     if rerank and image is None:
         raise BadRequest("--rerank checks hits against the --image file; give one", "rerank")
-    depth = max(limit, rerank_depth) if rerank else limit
-    query = Query(text=text, image=image, similar=similar, weight=weight, mode=mode, filters=filters, limit=depth, collapse=collapse)
-    hits = run(idx, query, model)
+    query = Query(text=text, image=image, similar=similar, weight=weight, mode=mode, filters=filters, limit=limit, collapse=collapse)
     if rerank:  # docs/quality.md: exact-image Top-1 from 54 % to 98 % (R-MAC index, depth 100)
-        from .rerank import rerank_in_index
-
-        hits = rerank_in_index(index_dir, image, hits, depth=rerank_depth)[:limit]
-    for rank, hit in enumerate(hits, 1):
+        hits = _reranked(idx, query, model, rerank_depth)
+    else:
+        hits = [(hit, None) for hit in run(idx, query, model)]
+    for rank, (hit, inliers) in enumerate(hits, 1):
         r = hit.region
         if as_json:
             extra = {"class": hit.cls, "group": None if hit.group is None else str(hit.group), "group_size": hit.group_size}
+            if rerank:  # as the web API's hits: None where a hit was not checked
+                extra["inliers"] = inliers
             click.echo(json.dumps({"id": str(hit.key), "score": hit.score, **extra, **r.to_dict()}, ensure_ascii=False))
             continue
         where = r.page.label or f"page {r.page.index + 1}"
         title = r.book.title if r.book and r.book.title else (r.page.manifest or r.source)
         labels = (f"  [{hit.cls}]" if hit.cls else "") + (f"  ({hit.group_size} copies)" if hit.group_size > 1 else "")
-        click.echo(f"{rank:>3}. {hit.score:.4f}  id {hit.key}  {r.kind} {r.box.xywh()}  {where}  {title}{labels}")
+        checked = "" if not rerank else "  not checked" if inliers is None else f"  {inliers} inliers"
+        click.echo(f"{rank:>3}. {hit.score:.4f}{checked}  id {hit.key}  {r.kind} {r.box.xywh()}  {where}  {title}{labels}")
         image_ref = r.page.image.path or r.page.image.service or r.page.image.url
         click.echo(f"     {image_ref}")
         if r.caption:
             click.echo(f"     “{r.caption[:120]}”")
     if not hits:
         click.echo("no hits", err=True)
+
+
+def _reranked(idx: Index, query: Query, model: Callable, depth: int) -> list[tuple[Hit, int | None]]:
+    """``query``'s hits through ``rerank.search``, the web API's ``rerank=true``: the first
+    ``depth`` re-ordered by inliers, collapse after re-ranking.
+
+    Candidates are read from their sources with no disk cache, as the web API does: a search
+    only reads, so it writes nothing into the index directory (or anywhere else).
+    """
+    from .crops import CropReader
+    from .fetch import Fetcher
+    from .rerank import SIDE, WORKERS, Reranker, search
+
+    # As the web API's re-ranker (web/state.py): one retry and short timeouts, since someone is
+    # waiting; a candidate that cannot be read is simply not checked and keeps its place.
+    with Fetcher(retries=1, connect_timeout=5.0, timeout=20.0, deadline=20.0) as fetcher:
+        reranker = Reranker(CropReader(fetcher, max_side=SIDE), depth=depth, workers=WORKERS)
+        return [(c.hit, c.inliers) for c in search(idx, query, model, reranker)]
 
 
 @cli.command("info")

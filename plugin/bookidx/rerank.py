@@ -20,7 +20,8 @@ evaluation, a busy server) decode each page once. A candidate that cannot be rea
 ``retry_seconds`` before it is tried again, so an image server that is down costs one failed
 fetch per candidate, not one per query. A Reranker is safe to share between threads.
 
-:func:`search` is ``search.run`` with re-ranking: the web API's ``rerank`` parameter.
+:func:`search` is ``search.run`` with re-ranking: the web API's ``rerank`` parameter and
+``bookidx search --rerank``.
 
 OpenCV: https://docs.opencv.org/4.x/d1/d89/tutorial_py_orb.html (``opencv-python-headless``).
 """
@@ -33,7 +34,6 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -50,6 +50,7 @@ if TYPE_CHECKING:  # search imports the model code; only search() needs it, at c
 
 SIDE = 384  # px: letters are still legible keypoint texture on a printed page, and ORB is fast
 MIN_INLIERS = 12  # docs/quality.md: a page and its distorted copy share >= 59; other pages < 25 (99.9 %)
+WORKERS = 4  # candidates read at once (`bookidx search`): the Fetcher's default requests per host
 
 
 @dataclass(frozen=True)
@@ -257,16 +258,3 @@ def search(index: Index, query: Query, embedder: Callable[[], Embedder] | Embedd
         if len(unique) >= want or len(hits) < fetch or fetch >= want * COLLAPSE_DEPTH:
             return unique[query.offset : want]
         fetch *= 4
-
-
-def rerank_in_index(index_dir: str | Path, image: Image.Image, hits: Sequence[Hit], *, depth: int = 50) -> list[Hit]:
-    """One query's hits re-ranked, candidates read through the index's fetch cache (the CLI's way).
-
-    Raises:
-        ConfigError: OpenCV is not installed.
-    """
-    from .fetch import Fetcher
-
-    with Fetcher(cache_dir=Path(index_dir) / "cache") as fetcher:
-        reranker = Reranker(CropReader(fetcher, max_side=SIDE), depth=depth)
-        return reranker.rerank(image.convert("RGB"), hits)

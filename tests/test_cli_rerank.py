@@ -1,0 +1,133 @@
+"""``bookidx search --image F --rerank``: the web API's re-ranked search (rerank.search) on the command line.
+
+The index is webindex.py's, as in test_web_rerank.py: 20 real NLS chapbook woodcuts embedded with
+the crude ``test-pixels`` model (it ranks a distorted copy of FAR last of 22), two regions on a
+IIIF server that cannot be reached, and two near-duplicate twins in one group. The command must
+give the same ranking as ``rerank=true`` (collapse after re-ranking), show each hit's inliers,
+and write nothing into the index directory (no fetch cache there: candidates are read from
+their sources each time, as the web API reads them).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from bookidx.adapters.records import Page, Region
+from bookidx.cli import cli
+from bookidx.config import IndexConfig
+from bookidx.embed import load_embedder
+from bookidx.store import Index
+from click.testing import CliRunner
+from iiifserver import chapbook_iiif  # noqa: F401  (pytest fixture: zimeon's IIIF server)
+from PIL import Image
+from test_web_rerank import DISTORTION, FAR, files, key_of, make_app
+from webindex import (
+    BOX,
+    IIIF_SERVICE,
+    TWIN_A,
+    TWIN_B,
+    build_index,
+    chapbook_regions,
+    crop,
+)
+
+
+@pytest.fixture(scope="module")
+def regions(chapbooks):
+    return chapbook_regions(chapbooks)
+
+
+@pytest.fixture(scope="module")
+def index_dir(tmp_path_factory, chapbooks, regions):
+    pytest.importorskip("cv2")
+    path = tmp_path_factory.mktemp("cli-rerank") / "idx"
+    build_index(path, chapbooks, load_embedder("test-pixels"), regions)
+    return path
+
+
+def photo(tmp_path, regions, chapbooks, name: str):
+    """A distorted copy of the woodcut from page ``name``, saved as a user's photo would be."""
+    path = tmp_path / "photo.jpg"
+    DISTORTION.apply(crop(next(r for r in regions if r.source == name), chapbooks)).save(path, quality=90)
+    return path
+
+
+def search(index_dir, *args: str) -> list[dict]:
+    res = CliRunner().invoke(cli, ["search", str(index_dir), *args, "--json"])
+    assert res.exit_code == 0, res.output
+    return [json.loads(line) for line in res.output.splitlines()]
+
+
+def test_rerank_puts_the_true_woodcut_first_with_its_inliers(index_dir, regions, chapbooks, tmp_path):
+    image = photo(tmp_path, regions, chapbooks, FAR)
+    true = key_of(regions, FAR)
+    plain = search(index_dir, "--image", str(image), "-k", "22")
+    assert [h["id"] for h in plain].index(true) == 21 and "inliers" not in plain[0]  # the embedding alone: last
+    before = files(index_dir)
+
+    first, *rest = search(index_dir, "--image", str(image), "--rerank", "-k", "5")
+    assert first["id"] == true and first["inliers"] >= 50  # docs/quality.md: a page and its copy share >= 59
+    assert len(rest) == 4 and all(h["inliers"] < 12 for h in rest)
+    assert files(index_dir) == before  # a search writes no fetch cache (nor anything else) into the index
+
+    res = CliRunner().invoke(cli, ["search", str(index_dir), "--image", str(image), "--rerank", "-k", "2"])
+    assert res.exit_code == 0, res.output
+    assert f"{first['inliers']} inliers  id {true}" in res.output.splitlines()[0]
+
+
+def test_the_ranking_is_the_web_apis(index_dir, regions, chapbooks, tmp_path):
+    image = photo(tmp_path, regions, chapbooks, FAR)
+    hits = search(index_dir, "--image", str(image), "--rerank", "--rerank-depth", "5", "-k", "22")
+    client = make_app(index_dir, rerank_depth=5).test_client()
+    with open(image, "rb") as f:
+        web = client.post("/bookidx/api/search?limit=22&rerank=true", data={"image": (f, "photo.jpg")}).get_json()["hits"]
+    assert [(h["id"], h["inliers"]) for h in hits] == [(h["id"], h["inliers"]) for h in web]
+    # Past the depth, and the unreachable IIIF regions: not checked (null), left in their place.
+    assert hits[-1]["id"] == key_of(regions, FAR) and all(h["inliers"] is None for h in hits[5:])
+    unreadable = [h for h in hits if (h["page"]["image"].get("service") or "").startswith(IIIF_SERVICE)]
+    assert len(unreadable) == 2 and all(h["inliers"] is None for h in unreadable)
+
+
+def test_collapse_keeps_the_verified_member_of_a_group(index_dir, regions, chapbooks, tmp_path):
+    image = photo(tmp_path, regions, chapbooks, TWIN_A)
+    a, b = key_of(regions, TWIN_A), key_of(regions, TWIN_B)
+    # The reprinted twin looks closer to the model, so collapsing alone shows the group as B...
+    assert search(index_dir, "--image", str(image), "--collapse", "-k", "4")[0]["id"] == b
+    # ...re-ranking first checks both, and the group is shown by the page itself.
+    found = [h["id"] for h in search(index_dir, "--image", str(image), "--collapse", "--rerank", "-k", "4")]
+    assert found[0] == a and b not in found and len(found) == 4
+
+
+def test_rerank_needs_an_image_and_a_positive_depth(index_dir):
+    res = CliRunner().invoke(cli, ["search", str(index_dir), "woodcut", "--rerank"])
+    assert res.exit_code == 1 and "--image" in res.output
+    res = CliRunner().invoke(cli, ["search", str(index_dir), "woodcut", "--rerank-depth", "0"])
+    assert res.exit_code == 2 and "--rerank-depth" in res.output
+
+
+def test_candidates_from_an_image_server_leave_no_cache_in_the_index(chapbook_iiif, tmp_path):
+    """Before, candidates were fetched through a disk cache in INDEX/cache: a search wrote there."""
+    pages = []
+    for i, ident in enumerate(chapbook_iiif.identifiers):
+        ref = chapbook_iiif.ref(ident, api=2)
+        page = Page(id=f"https://example.org/canvas/{i}", index=i, image=ref, width=ref.width, height=ref.height)
+        pages.append(Region(page=page, box=BOX, kind="Illustration", source=ident))
+    crops = []
+    for region in pages:  # the served pages' own pixels, read from their files
+        with Image.open(chapbook_iiif.path(region.source)) as page:
+            crops.append(page.convert("RGB").crop((BOX.x, BOX.y, BOX.x + BOX.w, BOX.y + BOX.h)))
+    embedder = load_embedder("test-pixels")
+    index_dir = tmp_path / "idx"
+    with Index.create_or_open(index_dir, model_info=embedder.info, config=IndexConfig(model=embedder.model_id)) as index:
+        index.add(pages, embedder.embed_images(crops))
+        index.commit()
+    image = tmp_path / "photo.jpg"
+    DISTORTION.apply(crops[-1]).save(image, quality=90)
+    search(index_dir, "--image", str(image), "-k", "3")  # opened once (SQLite's -wal and -shm files)
+    before = files(index_dir)
+    hits = search(index_dir, "--image", str(image), "--rerank", "-k", "3")
+    # Every candidate was fetched from the server and checked; the true page first.
+    assert hits[0]["id"] == str(pages[-1].key) and hits[0]["inliers"] >= 50
+    assert all(h["inliers"] is not None for h in hits)
+    assert files(index_dir) == before
