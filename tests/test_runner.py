@@ -89,10 +89,21 @@ def test_an_item_the_model_cannot_embed_is_recorded_and_the_batch_indexed(pages,
 
     Image.new("RGB", (600, 900), "white").save(pages / "blank.jpg")
     summary = index([str(pages)], tmp_path / "idx", IndexConfig(model="test-pixels"))
-    assert (summary.indexed, summary.failed) == (12, 1)
+    assert (summary.indexed, summary.failed) == (12, 1) and summary.failure_rate == 1 / 13
     failures = Index.open(tmp_path / "idx").failures()
     assert [(Path(f["source"]).name, f["stage"]) for f in failures] == [("blank.jpg", "embed")]
     assert "zero" in failures[0]["reason"]
+
+
+def test_a_run_where_every_item_fails_exits_non_zero(tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "blank"
+    folder.mkdir()
+    for n in range(3):
+        Image.new("RGB", (300, 400), "white").save(folder / f"{n}.jpg")
+    result = CliRunner().invoke(cli, ["index", str(folder), "--index", str(tmp_path / "idx"), "--model", "test-pixels", "--no-progress"])
+    assert result.exit_code != 0 and "100% of crops failed" in result.output, result.output
 
 
 def test_another_model_is_refused_with_both_names(pages, tmp_path):

@@ -51,8 +51,9 @@ class Summary:
     filtered: int = 0
     already: int = 0
     dropped_before: int = 0  # of filtered: left out by class in an earlier run, not fetched again
-    fetched: int = 0
+    fetched: int = 0  # crops read (some of which the model may still fail on)
     failed: int = 0
+    failed_embedding: int = 0  # of failed: fetched, but the model gave no usable vector
     indexed: int = 0
     problems: int = 0
     seconds: dict[str, float] = field(default_factory=lambda: {"read": 0.0, "crop": 0.0, "embed": 0.0, "write": 0.0})
@@ -67,7 +68,7 @@ class Summary:
 
     @property
     def failure_rate(self) -> float:
-        tried = self.fetched + self.failed
+        tried = self.fetched + self.failed - self.failed_embedding  # an item counts once
         return self.failed / tried if tried else 0.0
 
     def lines(self) -> list[str]:
@@ -250,6 +251,7 @@ def _embed_and_write(todo, store, embedder, fetcher, config, summary, progress, 
         # of the batch is stored, instead of the store refusing the whole batch and the run.
         usable = usable_rows(vectors)
         for i in np.flatnonzero(~usable):
+            summary.failed_embedding += 1
             record_failure(regions[i], "embed", "the model gave a zero or non-finite vector (a blank crop?)")
         keep, dropped = usable, np.zeros(len(regions), dtype=bool)
         if classifier is not None:
