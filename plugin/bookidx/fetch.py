@@ -267,8 +267,10 @@ class Fetcher:
 
     def _attempt(self, hop: str, url: str, clock: _Clock) -> bytes | _Redirect:
         """One request. Raises _Transient for what a retry may cure, BookidxError otherwise."""
-        self._count(requests=1)
         left = clock.left()
+        if left <= 0:  # a retry wait or a host slot can overrun; requests refuses a timeout <= 0
+            raise self._expired(url, f"before requesting {hop}")
+        self._count(requests=1)
         timeout = (min(self.timeout[0], left), min(self.timeout[1], left))
         try:
             resp = self._session.get(hop, timeout=timeout, stream=True, allow_redirects=False)
