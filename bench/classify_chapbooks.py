@@ -1,4 +1,4 @@
-"""A trained region classifier (classify.py) on hand-labelled chapbook regions, cross-validated.
+"""A trained region classifier (classify_train.py) on hand-labelled chapbook regions, cross-validated.
 
 The labelled set, ``bench/data/chapbook_regions.csv``, is what a crude layout analysis proposes
 as pictures on 60 of the 500 NLS chapbook pages (seeded sample), labelled by hand in the NLN

@@ -1,4 +1,4 @@
-"""bookidx.classify and `bookidx classify`: zero-shot labels, a trained classifier, dropping junk.
+"""bookidx.classify, .classify_train and `bookidx classify`: zero-shot labels, a trained classifier, dropping junk.
 
 Zero-shot runs on a tiny random SigLIP (tests/tinymodels.py): its labels mean nothing, so the
 tests check the mechanics (argmax of prompt cosines, softmax scores, stored labels, refusals).
@@ -22,11 +22,9 @@ from bookidx.classify import (
     NLN_NAMES,
     Classifier,
     apply,
-    nln_labels,
-    read_labels,
-    train,
     zero_shot,
 )
+from bookidx.classify_train import nln_labels, read_labels, train
 from bookidx.cli import cli
 from bookidx.config import IndexConfig
 from bookidx.embed import load_embedder, model_identity

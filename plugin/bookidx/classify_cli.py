@@ -1,5 +1,6 @@
 """``bookidx classify zeroshot|train|apply`` and ``bookidx duplicates``: thin shells over
-classify.py and dedup.py, registered on the main group by importing this module (cli.py).
+classify.py, classify_train.py and dedup.py, registered on the main group by importing this
+module (cli.py).
 """
 
 from __future__ import annotations
@@ -54,7 +55,8 @@ def train_cmd(labels_file, index_dir, folds, as_json):
     and save it as classifier.json in the index."""
     import numpy as np
 
-    from .classify import CLASSIFIER, read_labels, train
+    from .classify import CLASSIFIER
+    from .classify_train import read_labels, train
     from .store import Index
 
     idx = Index.open(index_dir)
