@@ -482,6 +482,11 @@ def test_drops_are_remembered_per_classifier_are_not_failures_and_are_forgotten_
         assert idx.still_dropped(keys, "digest-b", ["map"]) == {keys[1]: "map"}
         assert idx.stats()["dropped"] == {"map": 1} and len(idx) == 1
         assert idx.info["counts"] == {"items": 1, "failures": 0, "dropped": 1}  # as of the last save
+    with Index.create_or_open(tmp_path / "ix", model_info=MODEL, config=CONFIG) as idx:
+        idx.record_failure(keys[1], "/scans/1.jpg", "fetch", "HTTP 404")  # the dropped item's image is gone
+    with Index.open(tmp_path / "ix") as idx:  # a failure now, retried next run; no longer a drop
+        assert [f["key"] for f in idx.failures()] == [keys[1]]
+        assert idx.still_dropped(keys, "digest-b", ["map"]) == {} and idx.stats()["dropped"] == {}
 
 
 def test_an_index_of_schema_2_gets_its_dropped_table_when_opened_for_writing(tmp_path):

@@ -363,6 +363,9 @@ def record_failure(con: sqlite3.Connection, key: int, source: str, stage: str, r
            reason = excluded.reason, attempts = failures.attempts + 1, at = excluded.at""",
         (int(key), source, stage, reason, time.time()),
     )
+    # An item is in at most one of items, failures and dropped: a dropped item that now fails
+    # (its image gone, or fetched again for a new classifier) is a failure, retried next run.
+    con.execute("DELETE FROM dropped WHERE key = ?", (int(key),))
 
 
 def forget_outcomes(con: sqlite3.Connection, keys: Sequence[int]) -> None:
