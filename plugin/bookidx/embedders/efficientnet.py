@@ -22,7 +22,7 @@ picture, so a cropped, rotated or rescaled copy still matches: on the exact-imag
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
@@ -30,6 +30,9 @@ from PIL import Image
 from ..errors import ConfigError
 from .preprocess import Preprocess
 from .torchbase import TorchEmbedder
+
+if TYPE_CHECKING:
+    import torch
 
 _NAME = "efficientnet-lite0"
 _SIZE = 224
@@ -86,7 +89,7 @@ class EfficientNetLite0(TorchEmbedder):
         return self._torch.nn.functional.normalize(pooled, dim=-1).cpu().numpy()
 
 
-def _fold_batchnorm(model):
+def _fold_batchnorm(model: "torch.nn.Module") -> "torch.nn.Module":
     """``model`` (in eval mode) with every BatchNorm folded into the convolution before it.
 
     An inference-time BatchNorm is an affine map per channel, so it can live in the preceding
@@ -107,7 +110,7 @@ def _fold_batchnorm(model):
     return model
 
 
-def _rmac(features, levels: int = 3):
+def _rmac(features: "torch.Tensor", levels: int = 3) -> "torch.Tensor":
     """R-MAC of an (N, C, H, W) map: Σ over square regions of the L2-normalised region maxima.
 
     Level l has regions of side 2·min(H, W)/(l + 1), l positions along the shorter axis (one more

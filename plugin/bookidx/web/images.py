@@ -26,7 +26,7 @@ from .state import setting, setting_list
 MAX_REDIRECTS = 3
 CONNECT_TIMEOUT = 5.0  # seconds
 READ_TIMEOUT = 20.0  # seconds between bytes
-DEADLINE = 30.0  # seconds for the whole fetch: a visitor is waiting, and a worker thread with them
+DEADLINE = 30.0  # seconds for the whole fetch (body included; headers are bounded per read): a visitor waits
 USER_AGENT = f"bookidx/{__version__} (query image fetch)"
 
 
