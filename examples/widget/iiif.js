@@ -1,4 +1,4 @@
-// Helpers the OpenSeadragon and Mirador examples share: find a hit's page in the manifest the
+// Helpers the OpenSeadragon, Mirador and Universal Viewer examples share: find a hit's page in the manifest the
 // blueprint serves (with bookidx's annotations added), and read region annotations.
 //
 // IIIF Presentation 3.0 (https://iiif.io/api/presentation/3.0/) and 2.1 are both read, since
@@ -14,6 +14,11 @@ export async function manifestSlug(manifestId) {
 /** The URL of the annotated copy of `manifestId` that the blueprint at `src` serves. */
 export async function servedManifestUrl(src, manifestId) {
   return new URL(`${src.replace(/\/+$/, '')}/iiif/${await manifestSlug(manifestId)}/manifest.json`, document.baseURI).href;
+}
+
+/** The blueprint's AnnotationPage (v3) or AnnotationList (v2) for canvas `index` of a served manifest. */
+export function servedAnnotationsUrl(servedManifest, index) {
+  return servedManifest.replace(/manifest\.json$/, `annotations/${index}`);
 }
 
 export async function getJSON(url) {
