@@ -5,7 +5,7 @@ An index is a directory, a versioned artifact (STYLE.md §3 rule 7)::
     bookidx.json     schema version, model id/ndim/preprocess, usearch parameters, counts
     meta.sqlite      items with their vectors, FTS5 keywords, failures, drops: the source of truth
     vectors.usearch  the HNSW graph, a cache of the vectors in meta.sqlite
-    writer.lock      held (flock) by the one writing process; the OS drops it on any exit
+    writer.lock      held (flock, writerlock.py) by the one writing process; the OS drops it on any exit
 
 Crash safety: SQLite commits first; only then do vectors enter the graph, and the graph is
 saved now and then (``save_interval``, stretched to 10x the last save's duration, and always at
@@ -46,18 +46,13 @@ from .info import INFO, check_model, fsync, new_info, read_info, write_json
 from .meta import DB, SCHEMA_VERSION, Filters
 from .queries import EXACT_BELOW, EXACT_FILTERED, Hit, Queries
 from .vectors import Snapshot, unit_rows, upsert
-
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None
-    import msvcrt
+from .writerlock import release_lock, take_lock
 
 __all__ = ["SCHEMA_VERSION", "Filters", "Hit", "Index", "EXACT_BELOW", "EXACT_FILTERED"]
 
 log = logging.getLogger(__name__)
 
-VECTORS, LOCK = "vectors.usearch", "writer.lock"
+VECTORS = "vectors.usearch"
 
 
 class Index(Queries):
@@ -135,7 +130,7 @@ class Index(Queries):
 
     @classmethod
     def _writer(cls, path: Path, model_info: dict | None, config: IndexConfig | None) -> "Index":
-        fd = _take_lock(path)
+        fd = take_lock(path)
         con = None
         try:
             info = read_info(path)
@@ -152,7 +147,7 @@ class Index(Queries):
         except BaseException:
             if con is not None:
                 con.close()
-            _release_lock(fd)
+            release_lock(fd)
             raise
 
     def _graph(self) -> _Graph:
@@ -344,7 +339,7 @@ class Index(Queries):
                 for con in [self._con, *self._opened]:
                     con.close()
                 if self._lock_fd is not None:
-                    _release_lock(self._lock_fd)
+                    release_lock(self._lock_fd)
 
     def __enter__(self) -> "Index":
         return self
@@ -404,22 +399,3 @@ def _stat(path: Path) -> tuple[int, int, int] | None:
         return None
     return (st.st_ino, st.st_size, st.st_mtime_ns)
 
-
-def _take_lock(path: Path) -> int:
-    fd = os.open(path / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        if fcntl is not None:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        else:  # pragma: no cover
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
-    except OSError:
-        holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
-        os.close(fd)
-        raise BookidxError(f"another process (pid {holder}) is writing this index", str(path), code=409) from None
-    os.ftruncate(fd, 0)
-    os.write(fd, str(os.getpid()).encode())
-    return fd
-
-
-def _release_lock(fd: int) -> None:
-    os.close(fd)  # closing the descriptor drops an flock / msvcrt lock
