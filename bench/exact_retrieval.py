@@ -36,15 +36,9 @@ import numpy as np
 from bookidx.config import IndexConfig
 from bookidx.crops import CropReader
 from bookidx.embed import load_for_index
-from bookidx.evaluate import (
-    KS,
-    REFERENCE,
-    ExactResult,
-    exact,
-    plot_exact,
-    read_duplicates,
-)
+from bookidx.evaluate import KS, REFERENCE, ExactResult, exact, plot_exact
 from bookidx.fetch import Fetcher
+from bookidx.itemrefs import read_duplicates
 from bookidx.rerank import SIDE, Reranker
 from bookidx.runner import index as build_index
 from bookidx.store import Hit, Index

@@ -18,8 +18,9 @@ from bookidx.config import IndexConfig
 from bookidx.crops import CropReader
 from bookidx.distort import MAX_ANGLE, MAX_CROP, MAX_SCALE, Distortion, draw
 from bookidx.errors import SourceError
-from bookidx.evaluate import exact, keys_by_name, read_duplicates
+from bookidx.evaluate import exact
 from bookidx.fetch import Fetcher
+from bookidx.itemrefs import keys_by_name, read_duplicates
 from bookidx.labelled import LabelledQuery, LabelledResult, read_queries
 from bookidx.runner import index as build_index
 from bookidx.store import Hit, Index

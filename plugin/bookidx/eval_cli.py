@@ -75,7 +75,8 @@ def exact_cmd(index_dir, n, seed, duplicates, json_out, plot_out, rerank, rerank
     rotated up to 10 degrees and scaled up to 20 % per axis (seeded), then searched for.
     """
     from .embed import load_for_index
-    from .evaluate import exact, plot_exact, read_duplicates
+    from .evaluate import exact, plot_exact
+    from .itemrefs import read_duplicates
     from .rerank import Reranker
     from .store import Index
 

@@ -1,4 +1,4 @@
-"""Retrieval quality of an index: the exact-image protocol and labelled queries.
+"""Retrieval quality of an index: the exact-image protocol (labelled queries are labelled.py's).
 
 * :func:`exact` follows the exact-image-retrieval experiment of the National Library of Norway
   (Roald, Birkenes & Johnsen, CHR 2024, arXiv:2410.14969, "exact image retrieval"): a seeded
@@ -6,8 +6,8 @@
   distorted (distort.py: crops, rotation, scaling), embedded with the index's own model and
   searched for; Top-k accuracy is the share of queries whose source is among the first k hits.
   A hit on a known duplicate of the source counts only when a duplicates file says so.
-* :func:`read_duplicates` and :func:`resolve` turn file names or item ids from CSV files into
-  item keys (labelled.py scores labelled queries with them).
+* A duplicates file (:func:`bookidx.itemrefs.read_duplicates`) says which other items count as
+  hits on a query's source; itemrefs.py maps its file names or item ids to item keys.
 
 Results are plain records with ``to_dict()`` (the JSON the CLI saves) and ``lines()`` (its
 table). Plotting lives in :func:`plot_exact`, which needs matplotlib (``bookidx[eval]``).
@@ -15,11 +15,9 @@ table). Plotting lives in :func:`plot_exact`, which needs matplotlib (``bookidx[
 
 from __future__ import annotations
 
-import csv
-import os
 import random
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +29,7 @@ from .crops import CropReader
 from .distort import Distortion, draw
 from .embed import Embedder
 from .errors import BadRequest, SourceError
+from .itemrefs import PAGE, region_name
 from .rerank import Reranker
 from .store import Hit, Index
 
@@ -39,7 +38,6 @@ KS = (1, 5, 10, 50)
 REFERENCE = {"SigLIP": (77, 93, 94, 97), "ViT": (77, 85, 87, 89), "CLIP": (72, 87, 90, 93)}
 REFERENCE_NOTE = ("National Library of Norway, pre-1900 books (arXiv:2410.14969): another collection, "
                   "not directly comparable")
-_PAGE = 10_000  # items read at a time when names are mapped to keys
 
 Progress = Callable[[int, int], None]  # (done, total)
 Searcher = Callable[[np.ndarray, int], Any]  # (query rows, k) -> a list of hits per row
@@ -226,7 +224,7 @@ def exact(
             hits = hits[: max(KS)]
             alike = duplicates.get(key, frozenset()) if duplicates else frozenset()
             queries.append(ExactQuery(
-                key=key, name=_name(region), distortion=distortion,
+                key=key, name=region_name(region), distortion=distortion,
                 rank=_first(hits, {key}), rank_with_duplicates=_first(hits, {key} | alike),
                 top=hits[0].key if hits else None,
             ))
@@ -252,7 +250,7 @@ def _sample(index: Index, positions: Sequence[int]) -> list[tuple[int, Region]]:
     while i < len(wanted):
         start = wanted[i]
         # Read up to the last wanted position within reach, not a whole page: samples are sparse.
-        last = max(p for p in wanted[i:] if p - start < _PAGE)
+        last = max(p for p in wanted[i:] if p - start < PAGE)
         page = index.items(limit=last - start + 1, offset=start)
         while i < len(wanted) and wanted[i] - start < len(page):
             out.append(page[wanted[i] - start])
@@ -264,11 +262,6 @@ def _sample(index: Index, positions: Sequence[int]) -> list[tuple[int, Region]]:
 
 def _first(hits: Sequence[Hit], correct: set[int] | frozenset[int]) -> int | None:
     return next((rank for rank, hit in enumerate(hits, 1) if hit.key in correct), None)
-
-
-def _name(region: Region) -> str:
-    ref = region.page.image
-    return os.path.basename((ref.path or ref.url or ref.service or "").rstrip("/")) or region.page.id
 
 
 def _bins(points: list[tuple[float, int | None]], bins: int, ks: Sequence[int]) -> list[dict]:
@@ -284,88 +277,6 @@ def _bins(points: list[tuple[float, int | None]], bins: int, ks: Sequence[int]) 
             row[f"top{k}"] = round(sum(1 for _, r in part if r is not None and r <= k) / len(part), 4)
         out.append(row)
     return out
-
-
-# -- names and duplicates ------------------------------------------------------------------------
-
-
-def keys_by_name(index: Index, names: Iterable[str]) -> dict[str, set[int]]:
-    """Item keys of each image file name (the last part of the image's path or URL).
-
-    A name can map to several items (a page with several pictures); unknown names map to none.
-    """
-    wanted = {os.path.basename(n.strip()) for n in names if n.strip()}
-    found: dict[str, set[int]] = {}
-    offset = 0
-    while True:
-        page = index.items(limit=_PAGE, offset=offset)
-        for key, region in page:
-            name = _name(region)
-            if name in wanted:
-                found.setdefault(name, set()).add(key)
-        if len(page) < _PAGE:
-            return found
-        offset += _PAGE
-
-
-def resolve(index: Index, refs: Sequence[str]) -> tuple[list[set[int]], list[str]]:
-    """Each ref (an item id or an image file name) as item keys; also the refs that match nothing."""
-    names = [r for r in refs if not r.strip().isdigit()]
-    by_name = keys_by_name(index, names) if names else {}
-    ids = [int(r) for r in refs if r.strip().isdigit()]
-    present = {int(k) for k, ok in zip(ids, index.has(ids)) if ok} if ids else set()
-    out, missing = [], []
-    for ref in refs:
-        ref = ref.strip()
-        keys = ({int(ref)} & present) if ref.isdigit() else by_name.get(os.path.basename(ref), set())
-        out.append(keys)
-        if not keys:
-            missing.append(ref)
-    return out, missing
-
-
-def read_duplicates(path: str | Path, index: Index) -> tuple[dict[int, frozenset[int]], list[str]]:
-    """Known duplicate pairs from a CSV file, as item key → keys of its duplicates (symmetric).
-
-    The file has pairs of image file names or item ids: columns ``file_a,file_b`` (any other
-    columns are ignored, as in the NLS chapbooks' ``candidate_near_duplicate_pairs.csv``) or,
-    without such a header, the first two columns. Returns the mapping and the names that match
-    no indexed item.
-
-    Raises:
-        SourceError: the file cannot be read or has fewer than two columns.
-    """
-    rows = csv_rows(path)
-    header = [c.strip().lower() for c in rows[0]] if rows else []
-    if "file_a" in header and "file_b" in header:
-        a, b = header.index("file_a"), header.index("file_b")
-        rows = rows[1:]
-    else:
-        a, b = 0, 1
-    pairs = []
-    for line, row in enumerate(rows, 2 if header and "file_a" in header else 1):
-        if not row or not "".join(row).strip():
-            continue
-        if len(row) <= max(a, b):
-            raise SourceError(f"line {line}: a duplicate pair needs two columns", parameter=str(path))
-        pairs.append((row[a].strip(), row[b].strip()))
-    keys, missing = resolve(index, [ref for pair in pairs for ref in pair])
-    out: dict[int, set[int]] = {}
-    for i in range(0, len(keys), 2):
-        for x in keys[i]:
-            for y in keys[i + 1]:
-                if x != y:
-                    out.setdefault(x, set()).add(y)
-                    out.setdefault(y, set()).add(x)
-    return {k: frozenset(v) for k, v in out.items()}, sorted(set(missing))
-
-
-def csv_rows(path: str | Path) -> list[list[str]]:
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            return [row for row in csv.reader(f)]
-    except (OSError, UnicodeDecodeError, csv.Error) as e:
-        raise SourceError(f"unreadable CSV: {e}", parameter=str(path)) from None
 
 
 # -- plot -----------------------------------------------------------------------------------------

@@ -19,7 +19,8 @@ from PIL import Image
 
 from .embed import Embedder
 from .errors import SourceError
-from .evaluate import Progress, csv_rows, resolve
+from .evaluate import Progress
+from .itemrefs import csv_rows, resolve
 from .rerank import Reranker
 from .store import Index
 
