@@ -313,3 +313,37 @@ def test_an_unreadable_candidate_is_not_read_again_by_every_query(cv2, regions, 
     retrying.check(photo, hits)
     retrying.check(photo, hits)
     assert DownServer.reads == 12
+
+
+def test_candidates_not_read_within_the_budget_are_answered_unchecked(cv2, regions, chapbooks):
+    # An image server that answers, but slowly: the query must not wait for all of them.
+    from bookidx.rerank import Reranker
+
+    release = threading.Event()
+    started = []
+
+    class SlowServer:
+        max_side = 384
+
+        def read(self, region):
+            started.append(region.key)
+            release.wait(10)
+            return crop(region, chapbooks)
+
+    hits = [Hit(r.key, 0.5, r) for r in regions[:8]]
+    photo = Image.open(io.BytesIO(query_jpeg(regions, chapbooks, FAR)))
+    reranker = Reranker(SlowServer(), depth=8, workers=2, budget=0.2)
+    try:
+        assert reranker.check(photo, hits) == [None] * 8
+        assert len(started) == 2  # the two running reads; the six waiting were cancelled
+    finally:
+        release.set()
+    started.clear()
+    release.clear()
+    threading.Timer(0.4, release.set).start()
+    serial = Reranker(SlowServer(), depth=8, budget=0.2)
+    # One worker: the first read overruns the budget but is used; the other seven never start.
+    counts = serial.check(photo, hits)
+    assert counts[0] is not None and counts[1:] == [None] * 7 and len(started) == 1
+    with pytest.raises(Exception, match="budget > 0"):
+        Reranker(SlowServer(), budget=0)

@@ -184,14 +184,11 @@ def _reranked(idx: Index, query: Query, model: Callable, depth: int) -> list[tup
     Candidates are read from their sources with no disk cache, as the web API does: a search
     only reads, so it writes nothing into the index directory (or anywhere else).
     """
-    from .crops import CropReader
-    from .fetch import Fetcher
-    from .rerank import SIDE, WORKERS, Reranker, search
+    from .rerank import WORKERS, Reranker, candidate_reader, search
 
-    # As the web API's re-ranker (web/state.py): one retry and short timeouts, since someone is
-    # waiting; a candidate that cannot be read is simply not checked and keeps its place.
-    with Fetcher(retries=1, connect_timeout=5.0, timeout=20.0, deadline=20.0) as fetcher:
-        reranker = Reranker(CropReader(fetcher, max_side=SIDE), depth=depth, workers=WORKERS)
+    reader = candidate_reader()  # as the web API's: a candidate that cannot be read is not checked
+    with reader.fetcher:
+        reranker = Reranker(reader, depth=depth, workers=WORKERS)
         return [(c.hit, c.inliers) for c in search(idx, query, model, reranker)]
 
 

@@ -32,7 +32,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -80,6 +80,10 @@ class Reranker:
             before it is read again.
         workers: candidates read at once when several are not cached (IIIF derivatives come
             over the network: one at a time, a hundred of them take seconds).
+        budget: seconds one :meth:`check` may spend reading candidates (None: no limit). A
+            candidate not read by then is not checked (None), and the query answers on time
+            however slow or unreachable the image server is; reads still running go on and fill
+            the cache for the next query.
 
     Raises:
         ConfigError: OpenCV (``opencv-python-headless``) is not installed.
@@ -87,14 +91,15 @@ class Reranker:
 
     def __init__(self, reader: CropReader, *, depth: int = 50, side: int = SIDE, keypoints: int = 600,
                  min_inliers: int = MIN_INLIERS, ratio: float = 0.8, cache_size: int = 4096,
-                 retry_seconds: float = 60.0, workers: int = 1):
+                 retry_seconds: float = 60.0, workers: int = 1, budget: float | None = None):
         try:
             import cv2
         except ImportError as e:
             raise ConfigError("re-ranking needs OpenCV: pip install 'bookidx[eval]' "
                               "(opencv-python-headless)", parameter="rerank") from e
-        if depth < 1 or side < 32 or min_inliers < 3 or workers < 1:
-            raise ConfigError("depth >= 1, side >= 32, min_inliers >= 3 and workers >= 1 are needed", parameter="rerank")
+        if depth < 1 or side < 32 or min_inliers < 3 or workers < 1 or (budget is not None and budget <= 0):
+            raise ConfigError("depth >= 1, side >= 32, min_inliers >= 3, workers >= 1 and a budget > 0 are needed",
+                              parameter="rerank")
         self._cv2 = cv2
         self.reader = reader
         self.depth = depth
@@ -107,6 +112,7 @@ class Reranker:
         self._failed: OrderedDict[int, float] = OrderedDict()  # key -> monotonic time to retry at
         self._retry_seconds = retry_seconds
         self.workers = workers
+        self.budget = budget
         # One lock for both dicts, held only to look up and store: features are computed outside
         # it, so threads verify in parallel (two may compute the same candidate once each).
         self._lock = threading.Lock()
@@ -172,14 +178,23 @@ class Reranker:
         return [hits[i] for i in self.order(counts)] + list(hits[len(counts):])
 
     def _candidates(self, hits: Sequence[Hit]) -> list[Features | None]:
-        if self.workers > 1:
-            with self._lock:
-                missing = sum(hit.key not in self._cache for hit in hits)
-            if missing > 1:
-                # A pool per call: no threads outlive the query (the fetcher bounds each host).
-                with ThreadPoolExecutor(min(self.workers, missing), thread_name_prefix="bookidx-rerank") as pool:
-                    return list(pool.map(self._candidate, hits))
-        return [self._candidate(hit) for hit in hits]
+        end = None if self.budget is None else time.monotonic() + self.budget
+        with self._lock:
+            missing = sum(hit.key not in self._cache for hit in hits)
+        if self.workers > 1 and missing > 1:
+            # A pool per call (the fetcher bounds each host). Past the budget, reads not started
+            # are cancelled and running ones finish in the background, each within its fetch
+            # deadline, so at most ``workers`` threads outlive the query.
+            pool = ThreadPoolExecutor(min(self.workers, missing), thread_name_prefix="bookidx-rerank")
+            futures = [pool.submit(self._candidate, hit) for hit in hits]
+            done, _ = wait(futures, timeout=None if end is None else max(0.0, end - time.monotonic()))
+            pool.shutdown(wait=False, cancel_futures=True)
+            return [f.result() if f in done else self._cached(hit) for f, hit in zip(futures, hits)]
+        return [self._candidate(hit) if end is None or time.monotonic() < end else self._cached(hit) for hit in hits]
+
+    def _cached(self, hit: Hit) -> Features | None:
+        with self._lock:
+            return self._cache.get(hit.key)
 
     def _candidate(self, hit: Hit) -> Features | None:
         now = time.monotonic()
@@ -207,6 +222,18 @@ class Reranker:
         return feats
 
 
+def candidate_reader() -> CropReader:
+    """How a waiting user's re-ranker reads candidate pixels (the CLI's and the web API's).
+
+    One retry, 5 s to connect and 20 s for a whole fetch: an unreadable candidate is simply not
+    checked. No disk cache: a search must not write into the index directory, and the re-ranker
+    keeps its candidates' features in memory. The caller closes ``reader.fetcher``.
+    """
+    from .fetch import Fetcher
+
+    return CropReader(Fetcher(retries=1, connect_timeout=5.0, timeout=20.0, deadline=20.0), max_side=SIDE)
+
+
 @dataclass(frozen=True)
 class Checked:
     """A hit of a re-ranked search and its RANSAC inlier count with the query image.
@@ -227,6 +254,9 @@ def search(index: Index, query: Query, embedder: Callable[[], Embedder] | Embedd
     The ranking is one list whatever the page: the first ``depth`` hits re-ordered, then the
     embedding's next ones in their order; ``offset`` and ``limit`` slice it, so consecutive
     pages neither repeat nor skip a hit, and a deep page costs no more checks than the first.
+    (Exactly so where the vector search is exact: under ``queries.EXACT_BELOW`` items, or a
+    filter naming few. Over an HNSW graph a page past ``depth`` asks for more neighbours, and
+    an approximate search for more can return a slightly different first ``depth``.)
     With ``collapse``, groups are collapsed *after* re-ranking, so a group is represented by its
     verified member (the page itself rather than a reprint the embedding happened to prefer).
 
@@ -236,25 +266,16 @@ def search(index: Index, query: Query, embedder: Callable[[], Embedder] | Embedd
     Raises:
         BadRequest: the query has no image to check hits against.
     """
-    from .dedup import collapse
-    from .search import COLLAPSE_DEPTH, run
+    from .search import page, run
 
     if query.image is None:
         raise BadRequest("rerank checks hits against the query image; give one", "rerank")
     image = query.image.convert("RGB")
     depth = reranker.depth if depth is None else depth
-    want = query.offset + query.limit
-    fetch = max(want, depth)
-    while True:
-        hits = run(index, replace(query, offset=0, limit=fetch, collapse=False), embedder)
+
+    def ranked(n: int) -> list[Checked]:
+        hits = run(index, replace(query, offset=0, limit=max(n, depth), collapse=False), embedder)
         counts = reranker.check(image, hits, depth)
-        checked = [Checked(hits[i], counts[i]) for i in reranker.order(counts)]
-        checked += [Checked(hit, None) for hit in hits[len(counts):]]
-        if not query.collapse:
-            return checked[query.offset : want]
-        kept = {id(hit) for hit in collapse([c.hit for c in checked])}
-        unique = [c for c in checked if id(c.hit) in kept]
-        # As search.run: stop when the page is full, the hits ran out, or the groups are absurdly deep.
-        if len(unique) >= want or len(hits) < fetch or fetch >= want * COLLAPSE_DEPTH:
-            return unique[query.offset : want]
-        fetch *= 4
+        return [Checked(hits[i], counts[i]) for i in reranker.order(counts)] + [Checked(h, None) for h in hits[len(counts):]]
+
+    return page(ranked, query, lambda checked: checked.hit)

@@ -16,7 +16,7 @@ fetching deeper until the page is full, so a woodcut reprinted in twenty chapboo
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Literal
+from typing import Any, Callable, Literal, TypeVar
 
 import numpy as np
 
@@ -28,6 +28,7 @@ from .store import Filters, Hit, Index
 Mode = Literal["fused", "vector", "keyword"]
 RRF_K = 60
 #: A collapsed query fetches at most this many times its page depth before giving up on filling it.
+T = TypeVar("T")
 COLLAPSE_DEPTH = 8  # collapsing reads at most 8x the page depth, so one request stays bounded
 
 
@@ -59,7 +60,6 @@ def run(index: Index, query: Query, embedder: Callable[[], Embedder] | Embedder 
         raise BadRequest("weight must be between 0 and 1", "w")
     if query.limit < 1 or query.offset < 0:
         raise BadRequest("limit must be >= 1 and offset >= 0", "limit")
-    want = query.offset + query.limit
     has_text = bool(query.text and query.text.strip())
 
     if query.similar is None and query.image is None and query.vector is None and not has_text:
@@ -89,14 +89,26 @@ def run(index: Index, query: Query, embedder: Callable[[], Embedder] | Embedder 
             return fuse([hits for hits in (vector_hits, keyword_hits) if hits])
         return vector_hits or keyword_hits
 
+    return page(ranked, query)
+
+
+def page(ranked: Callable[[int], list[T]], query: Query, hit: Callable[[T], Hit] = lambda x: x) -> list[T]:
+    """The page ``query.offset``/``query.limit`` of a ranking (``ranked(depth)``: its first
+    ``depth`` entries, or fewer when there are no more; ``hit`` gives an entry's Hit).
+
+    With ``query.collapse``, each near-duplicate group shows once (its best-ranked member), so
+    the ranking is read deeper, 4x at a time, until the page is full, the ranking runs out, or
+    ``COLLAPSE_DEPTH`` times the page depth has been read.
+    """
+    want = query.offset + query.limit
     if not query.collapse:
         return ranked(want)[query.offset : want]
     depth = want
     while True:
-        hits = ranked(depth)
-        unique = collapse(hits)
-        # Stop when the page is full, the lists ran out, or the groups are absurdly deep.
-        if len(unique) >= want or len(hits) < depth or depth >= want * COLLAPSE_DEPTH:
+        entries = ranked(depth)
+        kept = {id(h) for h in collapse([hit(e) for e in entries])}
+        unique = [e for e in entries if id(hit(e)) in kept]
+        if len(unique) >= want or len(entries) < depth or depth >= want * COLLAPSE_DEPTH:
             return unique[query.offset : want]
         depth *= 4
 

@@ -61,6 +61,11 @@ BOOKIDX_CROP_CACHE_BYTES: int = 32 * 1024 * 1024
 #: features of up to 4096 recent candidates stay in memory (about 100 MB per collection).
 BOOKIDX_RERANK_DEPTH: int = 100
 
+#: Seconds a re-ranked query may spend reading its candidates' pixels (from the index's own
+#: files or IIIF servers). Candidates not read by then are answered unchecked (``inliers``
+#: null), so a slow or unreachable image server delays a query by this much at most.
+BOOKIDX_RERANK_SECONDS: float = 5.0
+
 #: The site's external base URL (what ``request.url_root`` is behind the proxy), e.g.
 #: ``"https://library.example.org/"``; links in responses are built on it. ``None``: from the
 #: request, so a proxy must pass the Host header (or the host must use werkzeug's ProxyFix).

@@ -33,8 +33,6 @@ if TYPE_CHECKING:  # the store and the models are imported when first used, not 
     from ..store import Hit, Index
 
 EXTENSION = "bookidx"
-#: Candidates a re-ranked query reads at once (the fetcher allows 4 requests per host).
-RERANK_WORKERS = 4
 
 
 class Collection:
@@ -207,18 +205,19 @@ def current_reranker() -> Reranker:
     if state.reranker is None:
         with state.rerank_lock:
             if state.reranker is None:
-                from ..crops import CropReader
-                from ..fetch import Fetcher
-                from ..rerank import SIDE, Reranker
-                from .images import CONNECT_TIMEOUT, READ_TIMEOUT
+                from ..rerank import WORKERS, Reranker, candidate_reader
 
-                # One retry, short timeouts, a query image's deadline: a visitor is waiting (an
-                # unreadable candidate is simply not checked, and then left alone for a minute).
-                fetcher = Fetcher(retries=1, connect_timeout=CONNECT_TIMEOUT, timeout=READ_TIMEOUT, deadline=READ_TIMEOUT)
+                # A visitor is waiting: candidates not read within the budget are not checked
+                # (an unreadable one is then left alone for a minute).
+                budget = setting("BOOKIDX_RERANK_SECONDS")
+                if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not budget > 0:
+                    raise ConfigError(f"BOOKIDX_RERANK_SECONDS must be a number of seconds > 0, not {budget!r}",
+                                      "BOOKIDX_RERANK_SECONDS")
+                reader = candidate_reader()
                 try:
-                    state.reranker = Reranker(CropReader(fetcher, max_side=SIDE), depth=depth, workers=RERANK_WORKERS)
+                    state.reranker = Reranker(reader, depth=depth, workers=WORKERS, budget=float(budget))
                 except ConfigError as e:  # OpenCV missing (no eval extra): for the client, a 400
-                    fetcher.close()
+                    reader.fetcher.close()
                     raise BadRequest(f"this server cannot re-rank: {e.detail}", "rerank") from None
     return state.reranker
 
