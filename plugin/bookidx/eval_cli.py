@@ -44,7 +44,9 @@ def _reader(index_dir: str, embedder, crop_size: int | None, rerank: bool):
     from .fetch import Fetcher
     from .rerank import SIDE
 
-    fetcher = Fetcher(cache_dir=Path(index_dir) / "cache")
+    # Indexing's cache, read (and added to) but never evicted from here: its bound is the
+    # index run's setting (cache_max_bytes), which an evaluation does not know.
+    fetcher = Fetcher(cache_dir=Path(index_dir) / "cache", cache_max_bytes=0)
     side = max(crop_size or 2 * embedder.input_size, SIDE if rerank else 0)
     return fetcher, CropReader(fetcher, max_side=side)
 
