@@ -496,7 +496,7 @@ def test_an_index_of_schema_2_gets_its_dropped_table_when_opened_for_writing(tmp
     con.close()
     info_path = tmp_path / "ix" / "bookidx.json"
     info_path.write_text(json.dumps({**json.loads(info_path.read_text()), "schema": 2}))
-    with pytest.raises(IndexMismatch, match="open it once for writing"):
+    with pytest.raises(IndexMismatch, match="run `bookidx upgrade .*ix` once"):
         Index.open(tmp_path / "ix")
     with Index.create_or_open(tmp_path / "ix", model_info=MODEL, config=CONFIG) as idx:
         idx.record_drops([region(9).key], ["ornament"], [0.5], "digest-a")
@@ -504,6 +504,26 @@ def test_an_index_of_schema_2_gets_its_dropped_table_when_opened_for_writing(tmp
         assert idx.info["schema"] == store.SCHEMA_VERSION == 3 and len(idx) == 5
         assert idx.search(vecs[2], k=1)[0].key == regions[2].key
         assert idx.stats()["dropped"] == {"ornament": 1}
+
+
+def test_bookidx_upgrade_migrates_an_index_for_serving(tmp_path):
+    from click.testing import CliRunner
+
+    from bookidx.cli import cli
+
+    build(tmp_path / "ix", 5)
+    con = sqlite3.connect(tmp_path / "ix" / "meta.sqlite")
+    con.executescript("DROP TABLE dropped; PRAGMA user_version = 2;")
+    con.close()
+    result = CliRunner().invoke(cli, ["upgrade", str(tmp_path / "ix")])
+    assert result.exit_code == 0 and "schema 2 -> 3" in result.output, result.output
+    with Index.open(tmp_path / "ix") as idx:  # read-only, as `bookidx serve` opens it
+        assert len(idx) == 5 and idx.stats()["dropped"] == {}
+    again = CliRunner().invoke(cli, ["upgrade", str(tmp_path / "ix")])
+    assert again.exit_code == 0 and "already at schema 3" in again.output
+    (tmp_path / "empty").mkdir()
+    missing = CliRunner().invoke(cli, ["upgrade", str(tmp_path / "empty")])
+    assert missing.exit_code != 0 and "no bookidx index" in missing.output
 
 
 # -- crashes, readers, threads -------------------------------------------------------------------

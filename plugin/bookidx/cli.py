@@ -212,6 +212,32 @@ def info_cmd(index_dir, as_json):
         click.echo(f"{key:<14} {value}")
 
 
+@cli.command("upgrade")
+@click.argument("index_dir", type=click.Path(exists=True, file_okay=False))
+@_errors
+def upgrade_cmd(index_dir):
+    """Migrate INDEX_DIR to this bookidx's schema, so it can be searched and served read-only.
+
+    Takes the writer lock (it fails if `bookidx index` is running into the same index, which
+    migrates it anyway); migrations only add tables and columns, in one transaction each.
+    """
+    from . import meta
+    from .store import Index
+
+    if not (Path(index_dir) / meta.DB).is_file():
+        Index.open(index_dir)  # the store's own "no bookidx index in ..." error
+    con = meta.connect(Path(index_dir) / meta.DB, readonly=True)
+    try:
+        before = meta.schema_version(con)
+    finally:
+        con.close()
+    Index.open(index_dir, readonly=False).close()
+    if before == meta.SCHEMA_VERSION:
+        click.echo(f"{index_dir}: already at schema {before}")
+    else:
+        click.echo(f"{index_dir}: schema {before} -> {meta.SCHEMA_VERSION}")
+
+
 @cli.command("regions")
 @click.argument("sources", nargs=-1, required=True)
 @click.option("--all", "show_all", is_flag=True, help="Include regions the junk filter drops, with the reason.")

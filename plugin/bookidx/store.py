@@ -120,7 +120,8 @@ class Index(Queries):
             if version != meta.SCHEMA_VERSION:
                 raise IndexMismatch(
                     f"index schema {version}, this bookidx schema {meta.SCHEMA_VERSION}: "
-                    + ("upgrade bookidx" if version > meta.SCHEMA_VERSION else "open it once for writing (bookidx index) to migrate it"),
+                    + ("upgrade bookidx" if version > meta.SCHEMA_VERSION
+                       else f"run `bookidx upgrade {path}` once (any `bookidx index` run into it migrates it too)"),
                     str(path),
                 )
             return cls(path, info, con, lock_fd=None)
