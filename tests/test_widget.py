@@ -12,8 +12,10 @@ Setup on a fresh machine (see widget/README.md): ``apt-get install -y chromium``
 
 from __future__ import annotations
 
+import base64
 import csv
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -382,6 +384,7 @@ def test_keyboard_alone(page, server):
     page.wait_for_function("() => document.querySelector('bookidx-search').state === 'results'")
     assert len(events(page, "loadstart")) == 1, "Enter searches once, without waiting for the pause"
 
+    page.keyboard.press("Tab")  # the "Search by image" button
     page.keyboard.press("Tab")  # the Search button
     page.keyboard.press("Tab")  # into the grid: one tab stop, the first hit
     assert deep_focus(page)["id"] == ids[0] and deep_focus(page)["role"] == "option"
@@ -825,8 +828,260 @@ def test_universal_viewer_searches_within_through_content_search_1(page, server,
     )
 
 
-def expect_text(locator, text: str) -> None:
+def expect_text(locator, text: str | re.Pattern) -> None:
     """Wait until ``locator``'s text is ``text`` (the live region changes as answers arrive)."""
     from playwright.sync_api import expect
 
     expect(locator).to_have_text(text)
+
+
+# ---------------------------------------------------------------------------------------------
+# Search by image: "I have a scan of this picture: which page is it from?"
+
+QUERY_ROW = 20  # a page of its own: not one of the near-duplicate pairs, not on the IIIF server
+
+
+def opencv_missing() -> str | None:
+    """Why the server cannot re-rank (the exact-match badge needs it), or None when it can."""
+    try:
+        import cv2  # noqa: F401
+    except ImportError:
+        return "OpenCV (cv2) is not installed, so the server cannot re-rank: pip install opencv-python-headless"
+    return None
+
+
+@pytest.fixture(scope="module")
+def scan(collection, tmp_path_factory) -> dict:
+    """One indexed picture as a visitor would have it: the middle 80 % of the region, cut from
+    the page and saved again as a JPEG (and as a larger PNG, for the upload limits)."""
+    region = collection["regions"][QUERY_ROW]
+    b = region.box
+    with Image.open(region.page.image.path) as im:
+        crop = im.convert("RGB").crop((b.x + b.w // 10, b.y + b.h // 10, b.x + b.w * 9 // 10, b.y + b.h * 9 // 10))
+    folder = tmp_path_factory.mktemp("scan")
+    jpeg, png = folder / "scan.jpg", folder / "scan.png"
+    crop.save(jpeg, quality=85)
+    crop.save(png)
+    return {"key": str(region.key), "jpeg": jpeg, "png": png, "base64": base64.b64encode(jpeg.read_bytes()).decode()}
+
+
+UPLOAD_LIMIT = 200_000  # bytes, on plain_server: the JPEG scan passes, the PNG does not
+
+
+@pytest.fixture(scope="module")
+def plain_server(collection, scan):
+    """The same collection on a server whose operator turned re-ranking off and lowered the
+    upload limit."""
+    from flask import Flask, abort
+    from waitress import create_server
+
+    from bookidx.web import create_blueprint
+
+    assert scan["jpeg"].stat().st_size < UPLOAD_LIMIT < scan["png"].stat().st_size
+    app = Flask(__name__)
+    app.register_blueprint(create_blueprint(str(collection["dir"]), rerank_depth=0, max_upload_bytes=UPLOAD_LIMIT))
+    pages: dict[str, str] = {}
+
+    @app.get("/t/<name>")
+    def test_page(name):
+        return pages[name] if name in pages else abort(404)
+
+    faults = Faults(app.wsgi_app)
+    wsgi = create_server(faults, host="127.0.0.1", port=0, threads=4)
+    thread = threading.Thread(target=wsgi.run, daemon=True)
+    thread.start()
+    yield Server(f"http://127.0.0.1:{wsgi.effective_port}", faults, pages)
+    wsgi.close()
+
+
+def searches(tab) -> list:
+    """Start recording the requests to /api/search; the list fills as they are sent."""
+    sent: list = []
+    tab.on("request", lambda r: sent.append(r) if "/bookidx/api/search" in r.url else None)
+    return sent
+
+
+def post_scan(server, path: Path, **params) -> requests.Response:
+    with open(path, "rb") as f:
+        return requests.post(f"{server.url}/bookidx/api/search", params=params, files={"image": f}, timeout=30)
+
+
+def wait_state(tab, state: str) -> None:
+    tab.wait_for_function(f"() => document.querySelector('bookidx-search').state === '{state}'")
+
+
+@pytest.mark.browser
+def test_search_by_image_file_finds_its_page(page, server, scan):
+    """Choose a scan through the file button: its page comes first, marked as an exact match;
+    paging goes on with the same picture; the × drops it and frees its object URL."""
+    why_not = opencv_missing()
+    page.goto(server.page("image", '<bookidx-search limit="4"></bookidx-search>'))
+    record_events(page)
+    sent = searches(page)
+    button = page.get_by_role("button", name="Search by image")
+    assert button.is_visible()
+    page.locator("bookidx-search input[type=file]").set_input_files(scan["jpeg"])
+    wait_state(page, "results")
+    assert shown_ids(page, "bookidx-search")[0] == scan["key"]
+    asked = [(r.method, parse_qs(r.url.split("?")[1])) for r in sent]
+    assert asked[0] == ("POST", {"rerank": ["true"], "limit": ["4"]})
+    assert len(asked) == (1 if why_not is None else 2)  # a server without OpenCV refuses rerank
+    assert sent[0].headers["content-type"].startswith("multipart/form-data; boundary=")
+    assert [e["detail"]["page"] for e in events(page, "load")] == [1]
+    # The chip shows the chosen picture itself.
+    chip = page.locator("bookidx-search [part=image-thumbnail]")
+    assert chip.get_attribute("alt") == "The picture being searched for"
+    blob_url = chip.get_attribute("src")
+    assert blob_url.startswith("blob:")
+    page.wait_for_function(
+        "() => document.querySelector('bookidx-search').shadowRoot.querySelector('[part=image-thumbnail]').naturalWidth > 0"
+    )
+
+    if why_not is None:
+        hits = page.evaluate("() => document.querySelector('bookidx-search').hits")
+        assert hits[0]["inliers"] >= 12 and all(h["inliers"] < 12 for h in hits[1:])
+        exact = page.get_by_role("option", name=re.compile(r"Exact match"))
+        assert exact.count() == 1 and exact.get_attribute("data-id") == scan["key"]
+        assert exact.locator("[part=exact]").inner_text() == "Exact match"
+        expect_text(status(page, "bookidx-search"), "4 results (1 exact match)")
+
+    # Page 2 posts the picture again (POST answers have no next link: `more` says there is one).
+    assert page.evaluate("() => document.querySelector('bookidx-search').hasNext")
+    page.locator("bookidx-search [part=next]").click()
+    expect_text(status(page, "bookidx-search"), "4 results, page 2")
+    second = post_scan(server, scan["jpeg"], limit=4, page=2, **({} if why_not else {"rerank": "true"})).json()
+    assert shown_ids(page, "bookidx-search") == [h["id"] for h in second["hits"]]
+    assert sent[-1].method == "POST" and parse_qs(sent[-1].url.split("?")[1])["page"] == ["2"]
+
+    page.get_by_role("button", name="Remove the picture").click()
+    wait_state(page, "idle")
+    assert not page.locator("bookidx-search [part=image]").is_visible()
+    assert page.locator("bookidx-search [part=image-thumbnail]").count() == 0
+    assert deep_focus(page)["part"] == "input"
+    assert page.evaluate("(url) => fetch(url).then(() => 'still there', () => 'revoked')", blob_url) == "revoked"
+    if why_not:
+        pytest.skip(f"exact-match badge not checked: {why_not}")
+
+
+SYNTHETIC_FILE = """([kind, data]) => {
+  const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+  const files = new DataTransfer();
+  files.items.add(new File([bytes], 'scan.jpg', {type: 'image/jpeg'}));
+  const search = document.querySelector('bookidx-search').shadowRoot;
+  const event = kind === 'paste'
+    ? new ClipboardEvent('paste', {clipboardData: files, bubbles: true, cancelable: true, composed: true})
+    : new DragEvent('drop', {dataTransfer: files, bubbles: true, cancelable: true, composed: true});
+  search.querySelector('[part=input]').dispatchEvent(event);
+  return event.defaultPrevented;
+}"""
+
+
+@pytest.mark.browser
+def test_search_by_pasted_or_dropped_image(page, server, scan):
+    """A picture pasted into the box, or dropped on it, searches like a chosen file; words in
+    the box go with it as `q`."""
+    page.goto(server.page("paste", '<bookidx-search limit="4"></bookidx-search>'))
+    sent = searches(page)
+    page.evaluate("() => { window.__asked = []; document.addEventListener('bookidx:load', "
+                  "(e) => window.__asked.push(e.detail.response.query)); }")
+    assert page.evaluate(SYNTHETIC_FILE, ["paste", scan["base64"]]), "the paste is taken, not left to the box"
+    wait_state(page, "results")
+    assert shown_ids(page, "bookidx-search")[0] == scan["key"]
+    assert page.locator("bookidx-search [part=image-thumbnail]").is_visible()
+
+    page.locator("bookidx-search [part=input]").focus()
+    page.keyboard.press("Escape")  # nothing in the box but the picture: Escape drops it
+    wait_state(page, "idle")
+    assert page.locator("bookidx-search [part=image-thumbnail]").count() == 0
+
+    page.get_by_role("searchbox").fill("woodcut")  # typed, the pause not over
+    assert page.evaluate(SYNTHETIC_FILE, ["drop", scan["base64"]])
+    page.wait_for_function("() => document.querySelector('bookidx-search').image !== null")
+    wait_state(page, "results")
+    assert shown_ids(page, "bookidx-search")[0] == scan["key"]  # test-pixels has no text encoder
+    assert page.evaluate("() => window.__asked.map(q => q.q || null)") == [None, "woodcut"], "the server got the words"
+    assert {r.method for r in sent} == {"POST"}, "the words are sent with the picture, not alone"
+
+
+@pytest.mark.browser
+def test_image_search_where_the_server_does_not_rerank(page, plain_server, scan):
+    """rerank=true answered 400 (re-ranking off): asked again without it, once for the
+    element's life; hits in embedding order, no badge, no error. The server's 413 is shown."""
+    refused = post_scan(plain_server, scan["jpeg"], rerank="true")
+    assert refused.status_code == 400 and refused.json()["parameter"] == "rerank"
+    page.goto(plain_server.page("plain", '<bookidx-search limit="4"></bookidx-search>'))
+    record_events(page)
+    sent = searches(page)
+    file_input = page.locator("bookidx-search input[type=file]")
+    file_input.set_input_files(scan["jpeg"])
+    wait_state(page, "results")
+    assert shown_ids(page, "bookidx-search") == [h["id"] for h in post_scan(plain_server, scan["jpeg"], limit=4).json()["hits"]]
+    assert shown_ids(page, "bookidx-search")[0] == scan["key"]
+    assert page.locator("bookidx-search [part=exact]").count() == 0
+    expect_text(status(page, "bookidx-search"), "4 results")
+    assert events(page, "error") == []
+    assert ["rerank=true" in r.url for r in sent] == [True, False]
+
+    # Another picture: straight to the plain request. This one is over the server's limit.
+    record_events(page)
+    page.evaluate("() => document.querySelector('bookidx-search').maxUpload = 10 * 1024 * 1024")
+    file_input.set_input_files(scan["png"])
+    wait_state(page, "error")
+    too_big = post_scan(plain_server, scan["png"])
+    assert too_big.status_code == 413
+    # The server's words (its byte count is the whole request's, so the multipart framing too).
+    said = rf"upload is \d+ bytes; the limit is {UPLOAD_LIMIT}"
+    assert re.fullmatch(said, too_big.json()["detail"])
+    expect_text(status(page, "bookidx-search"), re.compile(rf"^The search failed: {said} \(HTTP 413\)$"))
+    assert events(page, "error")[-1]["detail"]["status"] == 413
+    assert ["rerank=true" in r.url for r in sent] == [True, False, False]
+
+
+@pytest.mark.browser
+def test_too_big_or_not_a_picture_is_refused_before_sending(page, server, scan):
+    page.goto(server.page("big", '<bookidx-search max-upload="1048576"></bookidx-search>'
+                                 '<bookidx-search id="nb" lang="nb" max-upload="1048576"></bookidx-search>'))
+    record_events(page)
+    sent = searches(page)
+    big = {"name": "poster.png", "mimeType": "image/png", "buffer": b"\x89PNG" + bytes(1_572_860)}  # 1.5 MB
+    page.locator("bookidx-search:not(#nb) input[type=file]").set_input_files(big)
+    expect_text(status(page, "bookidx-search:not(#nb)"), "The picture is 1.5 MB, over the 1 MB limit: choose a smaller one.")
+    assert page.evaluate("() => document.querySelector('bookidx-search').state") == "error"
+    assert not page.locator("bookidx-search:not(#nb) [part=retry]").is_visible(), "trying again cannot help"
+    assert page.locator("bookidx-search:not(#nb) [part=image-thumbnail]").count() == 0
+    assert events(page, "error")[-1]["detail"] == {
+        "url": None, "status": None, "parameter": "image",
+        "detail": "The picture is 1.5 MB, over the 1 MB limit: choose a smaller one.",
+    }
+    page.locator("#nb input[type=file]").set_input_files(big)
+    expect_text(status(page, "#nb"), "Bildet er 1,5 MB, over grensen på 1 MB: velg et mindre bilde.")
+    page.locator("bookidx-search:not(#nb) input[type=file]").set_input_files(
+        {"name": "notes.txt", "mimeType": "text/plain", "buffer": b"a woodcut of a ship"})
+    expect_text(status(page, "bookidx-search:not(#nb)"), "“notes.txt” is not a picture: choose an image file.")
+    assert sent == [], "nothing refused is sent"
+    # The same element still searches a picture under the limit. From the keyboard, the button
+    # opens the file input (counted here: Chromium's own chooser dialog is not under test).
+    file_input = page.locator("bookidx-search:not(#nb) input[type=file]")
+    file_input.evaluate("(input) => { window.__opened = 0; input.addEventListener('click', () => window.__opened++); }")
+    page.locator("bookidx-search:not(#nb) [part=image-button]").focus()
+    page.keyboard.press("Enter")
+    assert page.evaluate("() => window.__opened") == 1
+    file_input.set_input_files(scan["jpeg"])
+    page.wait_for_function("() => document.querySelector('bookidx-search').state === 'results'")
+    assert shown_ids(page, "bookidx-search:not(#nb)")[0] == scan["key"]
+
+
+@pytest.mark.browser
+def test_image_search_has_no_serious_accessibility_violations(page, server, scan):
+    """The plain example page with a picture chosen: chip, × button and (with OpenCV) badge."""
+    if not AXE.exists():
+        pytest.skip("axe-core missing: npm ci --prefix widget")
+    page.goto(server.url + "/")
+    page.locator("bookidx-search input[type=file]").set_input_files(scan["jpeg"])
+    wait_state(page, "results")
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate("async () => JSON.parse(JSON.stringify(await axe.run(document)))")
+    serious = [(v["id"], v["help"], [n["target"] for n in v["nodes"]][:3])
+               for v in result["violations"] if v["impact"] in ("serious", "critical")]
+    assert serious == []
+    assert result["passes"], "axe ran no checks"

@@ -1,4 +1,5 @@
-// Client for the bookidx JSON API (the blueprint's /api/search and /api/items routes).
+// Client for the bookidx JSON API (the blueprint's /api/search and /api/items routes; the
+// contract is its OpenAPI document, {src}/openapi.json).
 //
 // Hit ids are decimal strings: 63-bit keys overflow JavaScript numbers, so ids are never parsed.
 
@@ -6,7 +7,7 @@ export class ApiError extends Error {
   constructor(status, detail, parameter = null) {
     super(detail);
     this.name = 'ApiError';
-    this.status = status; // 0 when the server could not be reached
+    this.status = status; // 0: the server could not be reached; null: the browser did not ask it
     this.detail = detail;
     this.parameter = parameter;
   }
@@ -24,14 +25,26 @@ export function apiUrl(src, path, params = {}) {
   return url;
 }
 
+/** `inliers` from the server's geometric check (rerank=true) at or above which a hit is the
+ * same picture as the query image: rerank.MIN_INLIERS, stated in the OpenAPI document's Hit. */
+export const EXACT_INLIERS = 12;
+
+/** Whether the server verified `hit` as the very picture searched for (not just a look-alike). */
+export function isExact(hit) {
+  return Number.isInteger(hit.inliers) && hit.inliers >= EXACT_INLIERS;
+}
+
 /**
- * GET a JSON document. Resolves to {body, url} (url: the final response URL, against which the
- * server's relative links resolve). Rejects with ApiError, or with the AbortError of `signal`.
+ * GET a JSON document, or POST `form` (a FormData) when given. Resolves to {body, url} (url: the
+ * final response URL, against which the server's relative links resolve). Rejects with
+ * ApiError, or with the AbortError of `signal`.
  */
-export async function getJSON(url, signal) {
+export async function fetchJSON(url, signal, form = null) {
+  const init = { signal, headers: { Accept: 'application/json' } };
+  if (form) Object.assign(init, { method: 'POST', body: form });
   let response;
   try {
-    response = await fetch(url, { signal, headers: { Accept: 'application/json' } });
+    response = await fetch(url, init);
   } catch (err) {
     if (err.name === 'AbortError') throw err;
     throw new ApiError(0, '', null);

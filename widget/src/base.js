@@ -6,7 +6,7 @@
 // bookidx:select, and an ARIA live region that says how many results arrived.
 
 import { nearestLang, translator } from './i18n.js';
-import { ApiError, getJSON } from './api.js';
+import { ApiError, fetchJSON, isExact } from './api.js';
 import { adoptStyles, h } from './dom.js';
 import { CSS } from './styles.js';
 import { ResultGrid } from './grid.js';
@@ -52,8 +52,10 @@ export class BookidxResults extends HTMLElement {
   #page = 1;
   #hits = [];
   #next = null;
+  #more = false;
   #base = document.baseURI;
   #error = null;
+  #refusal = null; // with #error.status null: (t) => why the browser did not send the request
   #controller = null;
   #slowTimer = 0;
   #scheduled = false;
@@ -87,7 +89,8 @@ export class BookidxResults extends HTMLElement {
   connectedCallback() {
     // A property set before the element was defined is an own data property that hides the
     // accessor; move it through the setter (the "lazy properties" upgrade rule).
-    for (const name of this.constructor.observedAttributes) {
+    for (const attribute of this.constructor.observedAttributes) {
+      const name = attribute.replace(/-([a-z])/g, (m, c) => c.toUpperCase()); // max-upload → maxUpload
       if (Object.prototype.hasOwnProperty.call(this, name)) {
         const value = this[name];
         delete this[name];
@@ -152,12 +155,20 @@ export class BookidxResults extends HTMLElement {
     return this.#hits.slice();
   }
   get hasNext() {
-    return Boolean(this.#next);
+    return this.#more;
   }
 
   /** The URL for result page `page`, or null when there is nothing to ask (subclasses). */
   requestUrl(page) {
     return null;
+  }
+  /** Ask `url` for a page of hits: {body, url (the one that answered)}; rejects with ApiError. */
+  fetchPage(url, signal) {
+    return fetchJSON(url, signal);
+  }
+  /** Whether the answer `body` says there is a next page (POST answers have no `next` link). */
+  hasMore(body) {
+    return typeof body.next === 'string';
   }
   /** The listbox's accessible name (subclasses). */
   resultsLabel(t) {
@@ -193,6 +204,25 @@ export class BookidxResults extends HTMLElement {
     this.load();
   }
 
+  /** Back to page 1 and search again (after the current task, like an attribute change). */
+  restart() {
+    this.#page = 1;
+    this.scheduleLoad();
+  }
+
+  /**
+   * Stop, show no hits and say why, without asking the server: `message(t)` is the reason in
+   * the interface language (a file the browser will not send). Emits bookidx:error with status
+   * null.
+   */
+  refuse(message, parameter = null) {
+    this.#abort();
+    this.#error = new ApiError(null, '', parameter);
+    this.#refusal = message;
+    this.#show('error', [], null);
+    this.#emit('error', { url: null, status: null, detail: message(this.#t), parameter });
+  }
+
   /** Fetch and show the current page; a newer call aborts an older one still in flight. */
   async load() {
     this.#abort();
@@ -208,16 +238,17 @@ export class BookidxResults extends HTMLElement {
     this.#slowTimer = setTimeout(() => this.#setState('slow'), SLOW_MS);
     this.#emit('loadstart', { url: url.href, page: this.#page });
     try {
-      const { body, url: answered } = await getJSON(url, controller.signal);
+      const { body, url: answered } = await this.fetchPage(url, controller.signal);
       if (controller !== this.#controller) return;
       this.#base = answered;
       const hits = Array.isArray(body.hits) ? body.hits.filter((hit) => hit && typeof hit === 'object') : [];
-      this.#show(hits.length ? 'results' : 'empty', hits, typeof body.next === 'string' ? body.next : null);
-      this.#emit('load', { url: url.href, page: this.#page, hits: this.hits, next: this.#next, response: body });
+      this.#show(hits.length ? 'results' : 'empty', hits, typeof body.next === 'string' ? body.next : null, this.hasMore(body));
+      this.#emit('load', { url: answered, page: this.#page, hits: this.hits, next: this.#next, response: body });
       if (this.#focusAfterLoad && hits.length) this.grid.focus();
     } catch (err) {
       if (err.name === 'AbortError' || controller !== this.#controller) return;
       this.#error = err instanceof ApiError ? err : new ApiError(0, String(err && err.message));
+      this.#refusal = null;
       this.#show('error', [], null);
       const { status, detail, parameter } = this.#error;
       this.#emit('error', { url: url.href, status, detail, parameter });
@@ -246,12 +277,13 @@ export class BookidxResults extends HTMLElement {
     return { t: this.#t, base: this.#base, scores: this.scores };
   }
 
-  #show(state, hits, next) {
+  #show(state, hits, next, more = false) {
     this.#clearTimer();
     this.#controller = null;
     this.grid.setBusy(false);
     this.#hits = hits;
     this.#next = next;
+    this.#more = more;
     this.grid.render(hits, this.#gridContext());
     this.#setState(state);
   }
@@ -273,22 +305,31 @@ export class BookidxResults extends HTMLElement {
   #renderStatus() {
     const t = this.#t;
     const n = this.#hits.length;
+    const exact = this.#hits.filter(isExact).length; // said too, so a screen reader hears it at once
+    const counted = this.#page > 1 ? t.count('resultsPage', n, { p: this.#page }) : t.count('results', n);
     const messages = {
       idle: '',
       loading: t('loading'),
       slow: t('slow'),
       empty: this.emptyMessage(t),
-      error: this.#error ? t('error', { detail: this.#describe(this.#error, t) }) : '',
-      results: this.#page > 1 ? t.count('resultsPage', n, { p: this.#page }) : t.count('results', n),
+      error: this.#errorMessage(t),
+      results: exact ? t('withExact', { results: counted, exact: t.count('exactMatches', exact) }) : counted,
     };
     this.status.dataset.state = this.#state;
     this.statusText.textContent = messages[this.#state];
-    this.retryButton.hidden = this.#state !== 'error';
-    const paged = this.#page > 1 || Boolean(this.#next);
+    // Trying again cannot help a file the browser refused to send.
+    this.retryButton.hidden = this.#state !== 'error' || Boolean(this.#refusal);
+    const paged = this.#page > 1 || this.#more;
     this.pager.hidden = !paged || this.#state === 'error' || this.#state === 'idle';
     this.previousButton.disabled = this.#page <= 1;
-    this.nextButton.disabled = !this.#next;
+    this.nextButton.disabled = !this.#more;
     this.pageNumber.textContent = t('pageNumber', { n: this.#page });
+  }
+
+  #errorMessage(t) {
+    const err = this.#error;
+    if (!err) return '';
+    return this.#refusal ? this.#refusal(t) : t('error', { detail: this.#describe(err, t) });
   }
 
   #describe(err, t) {

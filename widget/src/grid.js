@@ -5,7 +5,7 @@
 // in two dimensions, Home/End jump, Enter/Space select and Escape hands back to the element.
 
 import { h } from './dom.js';
-import { safeUrl } from './api.js';
+import { isExact, safeUrl } from './api.js';
 
 const text = (value) => (typeof value === 'string' ? value.trim() : value == null ? '' : String(value));
 
@@ -78,6 +78,8 @@ export class ResultGrid {
     const pageLabel =
       text(page.label) || (Number.isInteger(page.index) ? t('pageLabel', { n: page.index + 1 }) : '');
     const meta = [text(book.title), text(book.date), pageLabel].filter(Boolean).join(' · ');
+    // Inside the option, so its accessible name (from its content) says it too.
+    const exact = isExact(hit) ? h('span', { part: 'exact', class: 'exact', text: t('exactMatch') }) : null;
     const score =
       scores && typeof hit.score === 'number'
         ? h('span', { part: 'score', class: 'score', text: t('score', { s: t.number(hit.score, 3) }) })
@@ -85,13 +87,14 @@ export class ResultGrid {
     return h(
       'div',
       {
-        part: 'hit',
+        part: exact ? 'hit exact-hit' : 'hit',
         role: 'option',
         'aria-selected': String(i === this.selected),
         tabindex: i === this.active ? '0' : '-1',
         'data-id': text(hit.id),
       },
       thumb,
+      exact,
       h('span', { part: 'caption', class: 'caption', text: text(hit.caption) || text(hit.kind) || t('untitled') }),
       meta ? h('span', { part: 'meta', class: 'meta', text: meta }) : null,
       score,

@@ -28,6 +28,15 @@ const STRINGS = {
     pageLabel: 'page {n}',
     score: 'score {s}',
     untitled: 'Untitled',
+    imageButton: 'Search by image',
+    imageChosen: 'The picture being searched for',
+    imageClear: 'Remove the picture',
+    notImage: '“{name}” is not a picture: choose an image file.',
+    tooLarge: 'The picture is {size}, over the {limit} limit: choose a smaller one.',
+    emptyImage: 'No images found like this picture.',
+    exactMatch: 'Exact match',
+    exactMatches: { one: '{n} exact match', other: '{n} exact matches' },
+    withExact: '{results} ({exact})',
   },
   nb: {
     searchLabel: 'Søk i illustrasjonene',
@@ -53,6 +62,15 @@ const STRINGS = {
     pageLabel: 'side {n}',
     score: 'poeng {s}',
     untitled: 'Uten tittel',
+    imageButton: 'Søk med bilde',
+    imageChosen: 'Bildet det søkes etter',
+    imageClear: 'Fjern bildet',
+    notImage: '«{name}» er ikke et bilde: velg en bildefil.',
+    tooLarge: 'Bildet er {size}, over grensen på {limit}: velg et mindre bilde.',
+    emptyImage: 'Fant ingen bilder som ligner dette bildet.',
+    exactMatch: 'Eksakt treff',
+    exactMatches: { one: '{n} eksakt treff', other: '{n} eksakte treff' },
+    withExact: '{results} ({exact})',
   },
   fr: {
     searchLabel: 'Rechercher dans les illustrations',
@@ -78,6 +96,15 @@ const STRINGS = {
     pageLabel: 'page {n}',
     score: 'score {s}',
     untitled: 'Sans titre',
+    imageButton: 'Rechercher par image',
+    imageChosen: 'L’image recherchée',
+    imageClear: 'Retirer l’image',
+    notImage: '«\u00a0{name}\u00a0» n’est pas une image\u00a0: choisissez un fichier image.',
+    tooLarge: 'L’image fait {size}, au-delà de la limite de {limit}\u00a0: choisissez-en une plus petite.',
+    emptyImage: 'Aucune image trouvée qui ressemble à celle-ci.',
+    exactMatch: 'Correspondance exacte',
+    exactMatches: { one: '{n} correspondance exacte', other: '{n} correspondances exactes' },
+    withExact: '{results} ({exact})',
   },
 };
 
@@ -117,6 +144,11 @@ export function translator(tag) {
   };
   t.number = (x, digits) =>
     new Intl.NumberFormat(lang, { minimumFractionDigits: digits, maximumFractionDigits: digits }).format(x);
+  // A file size in binary units, as the server's limits are counted (10 MB = 10 × 1024² bytes).
+  t.size = (bytes) => {
+    const [unit, n] = bytes < 1048576 ? ['kilobyte', bytes / 1024] : ['megabyte', bytes / 1048576];
+    return new Intl.NumberFormat(lang, { style: 'unit', unit, maximumFractionDigits: n < 10 ? 1 : 0 }).format(n);
+  };
   t.lang = lang;
   return t;
 }

@@ -1,22 +1,34 @@
-// <bookidx-search>: a search box over captions and pictures, with a grid of hits.
+// <bookidx-search>: a search box over captions and pictures, with a grid of hits; a picture
+// (chosen, dropped or pasted) searches for pages that show it.
 //
 // Calls GET {src}/api/search?q=&mode=&limit=&page=&manifest=&scores= (the bookidx web contract).
-// Typing searches after a short pause; Enter searches at once; Escape clears.
+// Typing searches after a short pause; Enter searches at once; Escape clears. With a picture:
+// POST {src}/api/search?rerank=true&limit=&page=&manifest= with the multipart fields `image`
+// and `q`, so the server checks the first hits against the picture (`inliers`). A server that
+// does not re-rank answers 400 naming `rerank`; the element then asks again without it, and
+// does not ask that server for it again. POST answers have no `next` link: `more` says whether
+// page + 1 exists.
 
 import { BookidxResults } from './base.js';
-import { apiUrl } from './api.js';
+import { ApiError, apiUrl, fetchJSON } from './api.js';
 import { h } from './dom.js';
+import { ImagePicker } from './picker.js';
 
 /** Pause after the last keystroke before a search starts, in milliseconds. */
 export const DEBOUNCE_MS = 300;
 
+/** Largest picture sent when there is no `max-upload` attribute: the server's default limit. */
+export const MAX_UPLOAD = 10 * 1024 * 1024;
+
 let serial = 0;
 
 export class BookidxSearch extends BookidxResults {
-  static observedAttributes = [...BookidxResults.observedAttributes, 'q', 'mode'];
+  static observedAttributes = [...BookidxResults.observedAttributes, 'q', 'mode', 'max-upload'];
   static defaultTag = 'bookidx-search';
 
   #timer = 0;
+  #image = null; // the Blob being searched for
+  #rerank = true; // until the server says it does not re-rank
 
   constructor() {
     super();
@@ -34,23 +46,34 @@ export class BookidxSearch extends BookidxResults {
       onkeydown: (event) => this.#keydown(event),
     });
     this.submitButton = h('button', { part: 'submit', type: 'submit' });
-    this.form = h(
-      'form',
-      { part: 'form', role: 'search', onsubmit: (event) => this.#submit(event) },
-      this.label,
-      this.input,
-      this.submitButton,
-    );
+    this.form = h('form', { part: 'form', role: 'search', onsubmit: (event) => this.#submit(event) });
+    this.picker = new ImagePicker({
+      onFile: (file) => this.searchImage(file),
+      onClear: () => {
+        this.clearImage();
+        this.input.focus(); // the × is gone: focus must not fall to the page
+      },
+      dropTarget: this.form,
+    });
+    this.form.append(this.label, this.picker.chip, this.input, this.picker.button, this.submitButton, this.picker.fileInput);
     this.rootPart.prepend(this.form);
   }
 
+  connectedCallback() {
+    if (this.#image && !this.picker.url) this.picker.show(this.#image);
+    super.connectedCallback();
+  }
+
   attributeChangedCallback(name, old, value) {
+    if (name === 'max-upload') return; // read when a picture comes; nothing to search again
+    if (name === 'src') this.#rerank = true; // another server may re-rank
     if (name === 'q' && this.input.value !== (value || '')) this.input.value = value || '';
     super.attributeChangedCallback(name, old, value);
   }
 
   disconnectedCallback() {
     clearTimeout(this.#timer);
+    this.picker.show(null); // frees the object URL; connectedCallback makes a new one
     super.disconnectedCallback();
   }
 
@@ -70,14 +93,69 @@ export class BookidxSearch extends BookidxResults {
     else this.removeAttribute('mode');
   }
 
-  /** Empty the box and the results, and stop any search in flight. */
+  /** Largest picture the element sends, in bytes (`max-upload`; default MAX_UPLOAD). */
+  get maxUpload() {
+    const n = Number(this.getAttribute('max-upload'));
+    return Number.isFinite(n) && n > 0 ? n : MAX_UPLOAD;
+  }
+  set maxUpload(value) {
+    if (value == null) this.removeAttribute('max-upload');
+    else this.setAttribute('max-upload', String(value));
+  }
+  /** The picture being searched for (a Blob or File), or null. */
+  get image() {
+    return this.#image;
+  }
+
+  /** Empty the box, drop the picture and the results, and stop any search in flight. */
   clear() {
     clearTimeout(this.#timer);
     this.input.value = '';
-    this.q = ''; // the attribute change aborts any search in flight and empties the grid
+    this.#setImage(null);
+    if (this.q) this.q = ''; // the attribute change aborts any search in flight and empties the grid
+    else this.restart();
+  }
+
+  /**
+   * Search for pages showing the picture `blob` (a File or Blob), with the words in the box if
+   * any. A file that is not an image, or is over `max-upload` bytes, is not sent: the element
+   * says why (state "error", bookidx:error with status null).
+   */
+  searchImage(blob) {
+    if (!(blob instanceof Blob)) throw new TypeError('searchImage() takes a File or Blob');
+    if (blob.type && !blob.type.startsWith('image/')) {
+      this.#setImage(null);
+      this.refuse((t) => t('notImage', { name: blob.name || blob.type }), 'image');
+      return;
+    }
+    if (blob.size > this.maxUpload) {
+      const max = this.maxUpload;
+      this.#setImage(null);
+      this.refuse((t) => t('tooLarge', { size: t.size(blob.size), limit: t.size(max) }), 'image');
+      return;
+    }
+    this.#setImage(blob);
+    this.#commitTyping();
+    this.restart();
+  }
+
+  /** Drop the picture: the words in the box, if any, are searched for alone. */
+  clearImage() {
+    if (!this.#image) return;
+    this.#setImage(null);
+    this.restart();
   }
 
   requestUrl(page) {
+    if (this.#image) {
+      return apiUrl(this.src, '/api/search', {
+        rerank: this.#rerank ? 'true' : null,
+        limit: this.limit,
+        page: page > 1 ? page : null,
+        manifest: this.manifest,
+        scores: this.scores ? 1 : null,
+      });
+    }
     const q = this.q.trim();
     if (!q) return null;
     return apiUrl(this.src, '/api/search', {
@@ -90,12 +168,39 @@ export class BookidxSearch extends BookidxResults {
     });
   }
 
+  async fetchPage(url, signal) {
+    if (!this.#image) return fetchJSON(url, signal);
+    const image = this.#image;
+    const form = () => {
+      const body = new FormData();
+      body.append('image', image, image.name || 'image');
+      if (this.q.trim()) body.append('q', this.q.trim());
+      return body;
+    };
+    try {
+      return await fetchJSON(url, signal, form());
+    } catch (err) {
+      const refused = err instanceof ApiError && err.status === 400 && err.parameter === 'rerank';
+      if (!refused || !url.searchParams.has('rerank')) throw err;
+      // Re-ranking is off on this server (or it lacks OpenCV): plain embedding order, and no
+      // more asking. The page the user waits for is the same one.
+      this.#rerank = false;
+      const plain = new URL(url);
+      plain.searchParams.delete('rerank');
+      return fetchJSON(plain, signal, form());
+    }
+  }
+
+  hasMore(body) {
+    return this.#image ? body.more === true : super.hasMore(body);
+  }
+
   resultsLabel(t) {
     return t('searchResults');
   }
 
   emptyMessage(t) {
-    return t('emptyFor', { q: this.q.trim() });
+    return this.#image ? t('emptyImage') : t('emptyFor', { q: this.q.trim() });
   }
 
   gridEscaped() {
@@ -106,6 +211,19 @@ export class BookidxSearch extends BookidxResults {
     this.label.textContent = t('searchLabel');
     this.input.placeholder = t('searchPlaceholder');
     this.submitButton.textContent = t('submit');
+    this.picker.relabel(t);
+  }
+
+  #setImage(blob) {
+    this.#image = blob;
+    this.picker.show(blob);
+  }
+
+  /** Take words typed but not yet searched for (the pause not over) into `q` now. */
+  #commitTyping() {
+    clearTimeout(this.#timer);
+    const q = this.input.value.trim();
+    if (q !== this.q) this.q = q;
   }
 
   #typed() {
@@ -126,7 +244,7 @@ export class BookidxSearch extends BookidxResults {
   }
 
   #keydown(event) {
-    if (event.key === 'Escape' && (this.input.value || this.q)) {
+    if (event.key === 'Escape' && (this.input.value || this.q || this.#image)) {
       event.preventDefault(); // also stops the search input's own clearing, which skips our state
       this.clear();
     }

@@ -36,6 +36,17 @@ button {
   border: 1px solid var(--_accent); background: var(--_bg); color: var(--_accent);
 }
 button[part~="submit"] { background: var(--_accent); color: var(--_on-accent); }
+form[data-dropping] { outline: 2px dashed var(--_accent); outline-offset: 4px; border-radius: var(--_radius); }
+.chip {
+  display: inline-flex; align-items: center; gap: 0.25rem; padding: 0.2rem;
+  border: 1px solid var(--_border); border-radius: var(--_radius); background: var(--_card);
+}
+.chip[hidden] { display: none; }
+.chip-thumb {
+  display: block; width: var(--bookidx-image-chip-size, 2.25rem); height: var(--bookidx-image-chip-size, 2.25rem);
+  object-fit: cover; border-radius: calc(var(--_radius) / 2);
+}
+button.chip-clear { padding: 0.1rem 0.45rem; line-height: 1; border-color: transparent; color: var(--_fg); }
 button:disabled { cursor: default; opacity: 0.45; }
 input:focus-visible, button:focus-visible, [role="option"]:focus-visible {
   outline: var(--_focus); outline-offset: 2px;
@@ -56,13 +67,20 @@ input:focus-visible, button:focus-visible, [role="option"]:focus-visible {
 .grid[aria-busy="true"] { opacity: 0.55; }
 .grid:empty { display: none; }
 [role="option"] {
-  display: flex; flex-direction: column; gap: 0.3rem; cursor: pointer; min-width: 0;
+  position: relative; display: flex; flex-direction: column; gap: 0.3rem; cursor: pointer; min-width: 0;
   padding: 0.45rem; background: var(--_card); border: 1px solid var(--_border); border-radius: var(--_radius);
 }
 [role="option"][aria-selected="true"] { border-color: var(--_accent); box-shadow: 0 0 0 2px var(--_accent); }
 .thumb {
   display: block; width: 100%; aspect-ratio: 3 / 4; object-fit: contain;
   background: color-mix(in srgb, var(--_fg) 8%, var(--_bg)); border-radius: calc(var(--_radius) / 2);
+}
+/* Over the thumbnail's corner, where the eye lands first: the server verified the very picture. */
+.exact {
+  position: absolute; inset-block-start: 0.75rem; inset-inline-start: 0.75rem; max-width: calc(100% - 1.5rem);
+  padding: 0.15rem 0.5rem; border-radius: 999px; font-size: 0.8em; font-weight: 600;
+  background: var(--bookidx-exact-background, var(--_accent)); color: var(--bookidx-exact-color, var(--_on-accent));
+  box-shadow: 0 0 0 2px var(--_bg);
 }
 .caption {
   display: -webkit-box; -webkit-box-orient: vertical; -webkit-line-clamp: 3; overflow: hidden;

@@ -32,6 +32,15 @@ const STRINGS = {
     pageLabel: 'page {n}',
     score: 'score {s}',
     untitled: 'Untitled',
+    imageButton: 'Search by image',
+    imageChosen: 'The picture being searched for',
+    imageClear: 'Remove the picture',
+    notImage: '“{name}” is not a picture: choose an image file.',
+    tooLarge: 'The picture is {size}, over the {limit} limit: choose a smaller one.',
+    emptyImage: 'No images found like this picture.',
+    exactMatch: 'Exact match',
+    exactMatches: { one: '{n} exact match', other: '{n} exact matches' },
+    withExact: '{results} ({exact})',
   },
   nb: {
     searchLabel: 'Søk i illustrasjonene',
@@ -57,6 +66,15 @@ const STRINGS = {
     pageLabel: 'side {n}',
     score: 'poeng {s}',
     untitled: 'Uten tittel',
+    imageButton: 'Søk med bilde',
+    imageChosen: 'Bildet det søkes etter',
+    imageClear: 'Fjern bildet',
+    notImage: '«{name}» er ikke et bilde: velg en bildefil.',
+    tooLarge: 'Bildet er {size}, over grensen på {limit}: velg et mindre bilde.',
+    emptyImage: 'Fant ingen bilder som ligner dette bildet.',
+    exactMatch: 'Eksakt treff',
+    exactMatches: { one: '{n} eksakt treff', other: '{n} eksakte treff' },
+    withExact: '{results} ({exact})',
   },
   fr: {
     searchLabel: 'Rechercher dans les illustrations',
@@ -82,6 +100,15 @@ const STRINGS = {
     pageLabel: 'page {n}',
     score: 'score {s}',
     untitled: 'Sans titre',
+    imageButton: 'Rechercher par image',
+    imageChosen: 'L’image recherchée',
+    imageClear: 'Retirer l’image',
+    notImage: '«\u00a0{name}\u00a0» n’est pas une image\u00a0: choisissez un fichier image.',
+    tooLarge: 'L’image fait {size}, au-delà de la limite de {limit}\u00a0: choisissez-en une plus petite.',
+    emptyImage: 'Aucune image trouvée qui ressemble à celle-ci.',
+    exactMatch: 'Correspondance exacte',
+    exactMatches: { one: '{n} correspondance exacte', other: '{n} correspondances exactes' },
+    withExact: '{results} ({exact})',
   },
 };
 
@@ -121,12 +148,18 @@ function translator(tag) {
   };
   t.number = (x, digits) =>
     new Intl.NumberFormat(lang, { minimumFractionDigits: digits, maximumFractionDigits: digits }).format(x);
+  // A file size in binary units, as the server's limits are counted (10 MB = 10 × 1024² bytes).
+  t.size = (bytes) => {
+    const [unit, n] = bytes < 1048576 ? ['kilobyte', bytes / 1024] : ['megabyte', bytes / 1048576];
+    return new Intl.NumberFormat(lang, { style: 'unit', unit, maximumFractionDigits: n < 10 ? 1 : 0 }).format(n);
+  };
   t.lang = lang;
   return t;
 }
 
 // ---- widget/src/api.js ----
-// Client for the bookidx JSON API (the blueprint's /api/search and /api/items routes).
+// Client for the bookidx JSON API (the blueprint's /api/search and /api/items routes; the
+// contract is its OpenAPI document, {src}/openapi.json).
 //
 // Hit ids are decimal strings: 63-bit keys overflow JavaScript numbers, so ids are never parsed.
 
@@ -134,7 +167,7 @@ class ApiError extends Error {
   constructor(status, detail, parameter = null) {
     super(detail);
     this.name = 'ApiError';
-    this.status = status; // 0 when the server could not be reached
+    this.status = status; // 0: the server could not be reached; null: the browser did not ask it
     this.detail = detail;
     this.parameter = parameter;
   }
@@ -152,14 +185,26 @@ function apiUrl(src, path, params = {}) {
   return url;
 }
 
+/** `inliers` from the server's geometric check (rerank=true) at or above which a hit is the
+ * same picture as the query image: rerank.MIN_INLIERS, stated in the OpenAPI document's Hit. */
+const EXACT_INLIERS = 12;
+
+/** Whether the server verified `hit` as the very picture searched for (not just a look-alike). */
+function isExact(hit) {
+  return Number.isInteger(hit.inliers) && hit.inliers >= EXACT_INLIERS;
+}
+
 /**
- * GET a JSON document. Resolves to {body, url} (url: the final response URL, against which the
- * server's relative links resolve). Rejects with ApiError, or with the AbortError of `signal`.
+ * GET a JSON document, or POST `form` (a FormData) when given. Resolves to {body, url} (url: the
+ * final response URL, against which the server's relative links resolve). Rejects with
+ * ApiError, or with the AbortError of `signal`.
  */
-async function getJSON(url, signal) {
+async function fetchJSON(url, signal, form = null) {
+  const init = { signal, headers: { Accept: 'application/json' } };
+  if (form) Object.assign(init, { method: 'POST', body: form });
   let response;
   try {
-    response = await fetch(url, { signal, headers: { Accept: 'application/json' } });
+    response = await fetch(url, init);
   } catch (err) {
     if (err.name === 'AbortError') throw err;
     throw new ApiError(0, '', null);
@@ -263,6 +308,17 @@ button {
   border: 1px solid var(--_accent); background: var(--_bg); color: var(--_accent);
 }
 button[part~="submit"] { background: var(--_accent); color: var(--_on-accent); }
+form[data-dropping] { outline: 2px dashed var(--_accent); outline-offset: 4px; border-radius: var(--_radius); }
+.chip {
+  display: inline-flex; align-items: center; gap: 0.25rem; padding: 0.2rem;
+  border: 1px solid var(--_border); border-radius: var(--_radius); background: var(--_card);
+}
+.chip[hidden] { display: none; }
+.chip-thumb {
+  display: block; width: var(--bookidx-image-chip-size, 2.25rem); height: var(--bookidx-image-chip-size, 2.25rem);
+  object-fit: cover; border-radius: calc(var(--_radius) / 2);
+}
+button.chip-clear { padding: 0.1rem 0.45rem; line-height: 1; border-color: transparent; color: var(--_fg); }
 button:disabled { cursor: default; opacity: 0.45; }
 input:focus-visible, button:focus-visible, [role="option"]:focus-visible {
   outline: var(--_focus); outline-offset: 2px;
@@ -283,13 +339,20 @@ input:focus-visible, button:focus-visible, [role="option"]:focus-visible {
 .grid[aria-busy="true"] { opacity: 0.55; }
 .grid:empty { display: none; }
 [role="option"] {
-  display: flex; flex-direction: column; gap: 0.3rem; cursor: pointer; min-width: 0;
+  position: relative; display: flex; flex-direction: column; gap: 0.3rem; cursor: pointer; min-width: 0;
   padding: 0.45rem; background: var(--_card); border: 1px solid var(--_border); border-radius: var(--_radius);
 }
 [role="option"][aria-selected="true"] { border-color: var(--_accent); box-shadow: 0 0 0 2px var(--_accent); }
 .thumb {
   display: block; width: 100%; aspect-ratio: 3 / 4; object-fit: contain;
   background: color-mix(in srgb, var(--_fg) 8%, var(--_bg)); border-radius: calc(var(--_radius) / 2);
+}
+/* Over the thumbnail's corner, where the eye lands first: the server verified the very picture. */
+.exact {
+  position: absolute; inset-block-start: 0.75rem; inset-inline-start: 0.75rem; max-width: calc(100% - 1.5rem);
+  padding: 0.15rem 0.5rem; border-radius: 999px; font-size: 0.8em; font-weight: 600;
+  background: var(--bookidx-exact-background, var(--_accent)); color: var(--bookidx-exact-color, var(--_on-accent));
+  box-shadow: 0 0 0 2px var(--_bg);
 }
 .caption {
   display: -webkit-box; -webkit-box-orient: vertical; -webkit-line-clamp: 3; overflow: hidden;
@@ -380,6 +443,8 @@ class ResultGrid {
     const pageLabel =
       text(page.label) || (Number.isInteger(page.index) ? t('pageLabel', { n: page.index + 1 }) : '');
     const meta = [text(book.title), text(book.date), pageLabel].filter(Boolean).join(' · ');
+    // Inside the option, so its accessible name (from its content) says it too.
+    const exact = isExact(hit) ? h('span', { part: 'exact', class: 'exact', text: t('exactMatch') }) : null;
     const score =
       scores && typeof hit.score === 'number'
         ? h('span', { part: 'score', class: 'score', text: t('score', { s: t.number(hit.score, 3) }) })
@@ -387,13 +452,14 @@ class ResultGrid {
     return h(
       'div',
       {
-        part: 'hit',
+        part: exact ? 'hit exact-hit' : 'hit',
         role: 'option',
         'aria-selected': String(i === this.selected),
         tabindex: i === this.active ? '0' : '-1',
         'data-id': text(hit.id),
       },
       thumb,
+      exact,
       h('span', { part: 'caption', class: 'caption', text: text(hit.caption) || text(hit.kind) || t('untitled') }),
       meta ? h('span', { part: 'meta', class: 'meta', text: meta }) : null,
       score,
@@ -492,8 +558,10 @@ class BookidxResults extends HTMLElement {
   #page = 1;
   #hits = [];
   #next = null;
+  #more = false;
   #base = document.baseURI;
   #error = null;
+  #refusal = null; // with #error.status null: (t) => why the browser did not send the request
   #controller = null;
   #slowTimer = 0;
   #scheduled = false;
@@ -527,7 +595,8 @@ class BookidxResults extends HTMLElement {
   connectedCallback() {
     // A property set before the element was defined is an own data property that hides the
     // accessor; move it through the setter (the "lazy properties" upgrade rule).
-    for (const name of this.constructor.observedAttributes) {
+    for (const attribute of this.constructor.observedAttributes) {
+      const name = attribute.replace(/-([a-z])/g, (m, c) => c.toUpperCase()); // max-upload → maxUpload
       if (Object.prototype.hasOwnProperty.call(this, name)) {
         const value = this[name];
         delete this[name];
@@ -592,12 +661,20 @@ class BookidxResults extends HTMLElement {
     return this.#hits.slice();
   }
   get hasNext() {
-    return Boolean(this.#next);
+    return this.#more;
   }
 
   /** The URL for result page `page`, or null when there is nothing to ask (subclasses). */
   requestUrl(page) {
     return null;
+  }
+  /** Ask `url` for a page of hits: {body, url (the one that answered)}; rejects with ApiError. */
+  fetchPage(url, signal) {
+    return fetchJSON(url, signal);
+  }
+  /** Whether the answer `body` says there is a next page (POST answers have no `next` link). */
+  hasMore(body) {
+    return typeof body.next === 'string';
   }
   /** The listbox's accessible name (subclasses). */
   resultsLabel(t) {
@@ -633,6 +710,25 @@ class BookidxResults extends HTMLElement {
     this.load();
   }
 
+  /** Back to page 1 and search again (after the current task, like an attribute change). */
+  restart() {
+    this.#page = 1;
+    this.scheduleLoad();
+  }
+
+  /**
+   * Stop, show no hits and say why, without asking the server: `message(t)` is the reason in
+   * the interface language (a file the browser will not send). Emits bookidx:error with status
+   * null.
+   */
+  refuse(message, parameter = null) {
+    this.#abort();
+    this.#error = new ApiError(null, '', parameter);
+    this.#refusal = message;
+    this.#show('error', [], null);
+    this.#emit('error', { url: null, status: null, detail: message(this.#t), parameter });
+  }
+
   /** Fetch and show the current page; a newer call aborts an older one still in flight. */
   async load() {
     this.#abort();
@@ -648,16 +744,17 @@ class BookidxResults extends HTMLElement {
     this.#slowTimer = setTimeout(() => this.#setState('slow'), SLOW_MS);
     this.#emit('loadstart', { url: url.href, page: this.#page });
     try {
-      const { body, url: answered } = await getJSON(url, controller.signal);
+      const { body, url: answered } = await this.fetchPage(url, controller.signal);
       if (controller !== this.#controller) return;
       this.#base = answered;
       const hits = Array.isArray(body.hits) ? body.hits.filter((hit) => hit && typeof hit === 'object') : [];
-      this.#show(hits.length ? 'results' : 'empty', hits, typeof body.next === 'string' ? body.next : null);
-      this.#emit('load', { url: url.href, page: this.#page, hits: this.hits, next: this.#next, response: body });
+      this.#show(hits.length ? 'results' : 'empty', hits, typeof body.next === 'string' ? body.next : null, this.hasMore(body));
+      this.#emit('load', { url: answered, page: this.#page, hits: this.hits, next: this.#next, response: body });
       if (this.#focusAfterLoad && hits.length) this.grid.focus();
     } catch (err) {
       if (err.name === 'AbortError' || controller !== this.#controller) return;
       this.#error = err instanceof ApiError ? err : new ApiError(0, String(err && err.message));
+      this.#refusal = null;
       this.#show('error', [], null);
       const { status, detail, parameter } = this.#error;
       this.#emit('error', { url: url.href, status, detail, parameter });
@@ -686,12 +783,13 @@ class BookidxResults extends HTMLElement {
     return { t: this.#t, base: this.#base, scores: this.scores };
   }
 
-  #show(state, hits, next) {
+  #show(state, hits, next, more = false) {
     this.#clearTimer();
     this.#controller = null;
     this.grid.setBusy(false);
     this.#hits = hits;
     this.#next = next;
+    this.#more = more;
     this.grid.render(hits, this.#gridContext());
     this.#setState(state);
   }
@@ -713,22 +811,31 @@ class BookidxResults extends HTMLElement {
   #renderStatus() {
     const t = this.#t;
     const n = this.#hits.length;
+    const exact = this.#hits.filter(isExact).length; // said too, so a screen reader hears it at once
+    const counted = this.#page > 1 ? t.count('resultsPage', n, { p: this.#page }) : t.count('results', n);
     const messages = {
       idle: '',
       loading: t('loading'),
       slow: t('slow'),
       empty: this.emptyMessage(t),
-      error: this.#error ? t('error', { detail: this.#describe(this.#error, t) }) : '',
-      results: this.#page > 1 ? t.count('resultsPage', n, { p: this.#page }) : t.count('results', n),
+      error: this.#errorMessage(t),
+      results: exact ? t('withExact', { results: counted, exact: t.count('exactMatches', exact) }) : counted,
     };
     this.status.dataset.state = this.#state;
     this.statusText.textContent = messages[this.#state];
-    this.retryButton.hidden = this.#state !== 'error';
-    const paged = this.#page > 1 || Boolean(this.#next);
+    // Trying again cannot help a file the browser refused to send.
+    this.retryButton.hidden = this.#state !== 'error' || Boolean(this.#refusal);
+    const paged = this.#page > 1 || this.#more;
     this.pager.hidden = !paged || this.#state === 'error' || this.#state === 'idle';
     this.previousButton.disabled = this.#page <= 1;
-    this.nextButton.disabled = !this.#next;
+    this.nextButton.disabled = !this.#more;
     this.pageNumber.textContent = t('pageNumber', { n: this.#page });
+  }
+
+  #errorMessage(t) {
+    const err = this.#error;
+    if (!err) return '';
+    return this.#refusal ? this.#refusal(t) : t('error', { detail: this.#describe(err, t) });
   }
 
   #describe(err, t) {
@@ -765,23 +872,124 @@ class BookidxResults extends HTMLElement {
   }
 }
 
+// ---- widget/src/picker.js ----
+// The search box's ways to take a picture: a file button, drag-and-drop onto the box, paste of
+// an image from the clipboard; and the chip that shows the chosen picture with a × to remove it.
+//
+// The file input stays hidden behind a labelled button (its native control cannot be themed or
+// translated). Files come from the HTML drag-and-drop and clipboard models
+// (https://html.spec.whatwg.org/multipage/dnd.html, https://w3c.github.io/clipboard-apis/):
+// `dataTransfer.files` / `clipboardData.files`. What to do with a file is the owner's call.
+
+
+/** The first file in `files` (a FileList or array) whose type says it is an image, else null. */
+function firstImage(files) {
+  return [...(files || [])].find((file) => file.type.startsWith('image/')) || null;
+}
+
+function carriesFiles(event) {
+  return Boolean(event.dataTransfer) && [...event.dataTransfer.types].includes('Files');
+}
+
+class ImagePicker {
+  /**
+   * `onFile(file)`: a file was chosen, dropped or pasted (not necessarily an image: the owner
+   * checks); `onClear()`: the × was pressed. `dropTarget` takes drops and pastes.
+   */
+  constructor({ onFile, onClear, dropTarget }) {
+    this.url = null; // the chip's object URL, revoked when the picture goes
+    this.fileInput = h('input', {
+      type: 'file',
+      accept: 'image/*',
+      hidden: true,
+      tabindex: '-1',
+      onchange: () => {
+        const file = this.fileInput.files[0];
+        this.fileInput.value = ''; // so choosing the same file again is a change again
+        if (file) onFile(file);
+      },
+    });
+    this.button = h('button', { part: 'image-button', type: 'button', onclick: () => this.fileInput.click() });
+    this.thumbnail = null; // an <img> only while there is a picture: an empty one never loads
+    this.alt = '';
+    this.clearButton = h('button', { part: 'image-clear', class: 'chip-clear', type: 'button', onclick: () => onClear() },
+      h('span', { 'aria-hidden': 'true', text: '×' }));
+    this.chip = h('span', { part: 'image', class: 'chip', hidden: true }, this.clearButton);
+
+    dropTarget.addEventListener('dragover', (event) => {
+      if (!carriesFiles(event)) return; // text dragged into the box drops as usual
+      event.preventDefault();
+      event.dataTransfer.dropEffect = 'copy';
+      dropTarget.toggleAttribute('data-dropping', true);
+    });
+    dropTarget.addEventListener('dragleave', (event) => {
+      if (!dropTarget.contains(event.relatedTarget)) dropTarget.removeAttribute('data-dropping');
+    });
+    dropTarget.addEventListener('drop', (event) => {
+      dropTarget.removeAttribute('data-dropping');
+      if (!carriesFiles(event)) return;
+      event.preventDefault();
+      const files = event.dataTransfer.files;
+      const file = firstImage(files) || files[0];
+      if (file) onFile(file);
+    });
+    dropTarget.addEventListener('paste', (event) => {
+      // Only a pasted picture is ours; pasted words go into the box as usual.
+      const file = firstImage(event.clipboardData && event.clipboardData.files);
+      if (!file) return;
+      event.preventDefault();
+      onFile(file);
+    });
+  }
+
+  /** Show `blob` in the chip (null: hide the chip), revoking the previous object URL. */
+  show(blob) {
+    if (this.url) URL.revokeObjectURL(this.url);
+    if (this.thumbnail) this.thumbnail.remove();
+    this.url = blob ? URL.createObjectURL(blob) : null;
+    this.thumbnail = blob ? h('img', { part: 'image-thumbnail', class: 'chip-thumb', src: this.url, alt: this.alt }) : null;
+    if (this.thumbnail) this.chip.prepend(this.thumbnail);
+    this.chip.hidden = !blob;
+  }
+
+  /** Redraw the strings in the interface language. */
+  relabel(t) {
+    this.button.textContent = t('imageButton');
+    this.alt = t('imageChosen');
+    if (this.thumbnail) this.thumbnail.alt = this.alt;
+    this.clearButton.setAttribute('aria-label', t('imageClear'));
+    this.clearButton.title = t('imageClear');
+  }
+}
+
 // ---- widget/src/search.js ----
-// <bookidx-search>: a search box over captions and pictures, with a grid of hits.
+// <bookidx-search>: a search box over captions and pictures, with a grid of hits; a picture
+// (chosen, dropped or pasted) searches for pages that show it.
 //
 // Calls GET {src}/api/search?q=&mode=&limit=&page=&manifest=&scores= (the bookidx web contract).
-// Typing searches after a short pause; Enter searches at once; Escape clears.
+// Typing searches after a short pause; Enter searches at once; Escape clears. With a picture:
+// POST {src}/api/search?rerank=true&limit=&page=&manifest= with the multipart fields `image`
+// and `q`, so the server checks the first hits against the picture (`inliers`). A server that
+// does not re-rank answers 400 naming `rerank`; the element then asks again without it, and
+// does not ask that server for it again. POST answers have no `next` link: `more` says whether
+// page + 1 exists.
 
 
 /** Pause after the last keystroke before a search starts, in milliseconds. */
 const DEBOUNCE_MS = 300;
 
+/** Largest picture sent when there is no `max-upload` attribute: the server's default limit. */
+const MAX_UPLOAD = 10 * 1024 * 1024;
+
 let serial = 0;
 
 class BookidxSearch extends BookidxResults {
-  static observedAttributes = [...BookidxResults.observedAttributes, 'q', 'mode'];
+  static observedAttributes = [...BookidxResults.observedAttributes, 'q', 'mode', 'max-upload'];
   static defaultTag = 'bookidx-search';
 
   #timer = 0;
+  #image = null; // the Blob being searched for
+  #rerank = true; // until the server says it does not re-rank
 
   constructor() {
     super();
@@ -799,23 +1007,34 @@ class BookidxSearch extends BookidxResults {
       onkeydown: (event) => this.#keydown(event),
     });
     this.submitButton = h('button', { part: 'submit', type: 'submit' });
-    this.form = h(
-      'form',
-      { part: 'form', role: 'search', onsubmit: (event) => this.#submit(event) },
-      this.label,
-      this.input,
-      this.submitButton,
-    );
+    this.form = h('form', { part: 'form', role: 'search', onsubmit: (event) => this.#submit(event) });
+    this.picker = new ImagePicker({
+      onFile: (file) => this.searchImage(file),
+      onClear: () => {
+        this.clearImage();
+        this.input.focus(); // the × is gone: focus must not fall to the page
+      },
+      dropTarget: this.form,
+    });
+    this.form.append(this.label, this.picker.chip, this.input, this.picker.button, this.submitButton, this.picker.fileInput);
     this.rootPart.prepend(this.form);
   }
 
+  connectedCallback() {
+    if (this.#image && !this.picker.url) this.picker.show(this.#image);
+    super.connectedCallback();
+  }
+
   attributeChangedCallback(name, old, value) {
+    if (name === 'max-upload') return; // read when a picture comes; nothing to search again
+    if (name === 'src') this.#rerank = true; // another server may re-rank
     if (name === 'q' && this.input.value !== (value || '')) this.input.value = value || '';
     super.attributeChangedCallback(name, old, value);
   }
 
   disconnectedCallback() {
     clearTimeout(this.#timer);
+    this.picker.show(null); // frees the object URL; connectedCallback makes a new one
     super.disconnectedCallback();
   }
 
@@ -835,14 +1054,69 @@ class BookidxSearch extends BookidxResults {
     else this.removeAttribute('mode');
   }
 
-  /** Empty the box and the results, and stop any search in flight. */
+  /** Largest picture the element sends, in bytes (`max-upload`; default MAX_UPLOAD). */
+  get maxUpload() {
+    const n = Number(this.getAttribute('max-upload'));
+    return Number.isFinite(n) && n > 0 ? n : MAX_UPLOAD;
+  }
+  set maxUpload(value) {
+    if (value == null) this.removeAttribute('max-upload');
+    else this.setAttribute('max-upload', String(value));
+  }
+  /** The picture being searched for (a Blob or File), or null. */
+  get image() {
+    return this.#image;
+  }
+
+  /** Empty the box, drop the picture and the results, and stop any search in flight. */
   clear() {
     clearTimeout(this.#timer);
     this.input.value = '';
-    this.q = ''; // the attribute change aborts any search in flight and empties the grid
+    this.#setImage(null);
+    if (this.q) this.q = ''; // the attribute change aborts any search in flight and empties the grid
+    else this.restart();
+  }
+
+  /**
+   * Search for pages showing the picture `blob` (a File or Blob), with the words in the box if
+   * any. A file that is not an image, or is over `max-upload` bytes, is not sent: the element
+   * says why (state "error", bookidx:error with status null).
+   */
+  searchImage(blob) {
+    if (!(blob instanceof Blob)) throw new TypeError('searchImage() takes a File or Blob');
+    if (blob.type && !blob.type.startsWith('image/')) {
+      this.#setImage(null);
+      this.refuse((t) => t('notImage', { name: blob.name || blob.type }), 'image');
+      return;
+    }
+    if (blob.size > this.maxUpload) {
+      const max = this.maxUpload;
+      this.#setImage(null);
+      this.refuse((t) => t('tooLarge', { size: t.size(blob.size), limit: t.size(max) }), 'image');
+      return;
+    }
+    this.#setImage(blob);
+    this.#commitTyping();
+    this.restart();
+  }
+
+  /** Drop the picture: the words in the box, if any, are searched for alone. */
+  clearImage() {
+    if (!this.#image) return;
+    this.#setImage(null);
+    this.restart();
   }
 
   requestUrl(page) {
+    if (this.#image) {
+      return apiUrl(this.src, '/api/search', {
+        rerank: this.#rerank ? 'true' : null,
+        limit: this.limit,
+        page: page > 1 ? page : null,
+        manifest: this.manifest,
+        scores: this.scores ? 1 : null,
+      });
+    }
     const q = this.q.trim();
     if (!q) return null;
     return apiUrl(this.src, '/api/search', {
@@ -855,12 +1129,39 @@ class BookidxSearch extends BookidxResults {
     });
   }
 
+  async fetchPage(url, signal) {
+    if (!this.#image) return fetchJSON(url, signal);
+    const image = this.#image;
+    const form = () => {
+      const body = new FormData();
+      body.append('image', image, image.name || 'image');
+      if (this.q.trim()) body.append('q', this.q.trim());
+      return body;
+    };
+    try {
+      return await fetchJSON(url, signal, form());
+    } catch (err) {
+      const refused = err instanceof ApiError && err.status === 400 && err.parameter === 'rerank';
+      if (!refused || !url.searchParams.has('rerank')) throw err;
+      // Re-ranking is off on this server (or it lacks OpenCV): plain embedding order, and no
+      // more asking. The page the user waits for is the same one.
+      this.#rerank = false;
+      const plain = new URL(url);
+      plain.searchParams.delete('rerank');
+      return fetchJSON(plain, signal, form());
+    }
+  }
+
+  hasMore(body) {
+    return this.#image ? body.more === true : super.hasMore(body);
+  }
+
   resultsLabel(t) {
     return t('searchResults');
   }
 
   emptyMessage(t) {
-    return t('emptyFor', { q: this.q.trim() });
+    return this.#image ? t('emptyImage') : t('emptyFor', { q: this.q.trim() });
   }
 
   gridEscaped() {
@@ -871,6 +1172,19 @@ class BookidxSearch extends BookidxResults {
     this.label.textContent = t('searchLabel');
     this.input.placeholder = t('searchPlaceholder');
     this.submitButton.textContent = t('submit');
+    this.picker.relabel(t);
+  }
+
+  #setImage(blob) {
+    this.#image = blob;
+    this.picker.show(blob);
+  }
+
+  /** Take words typed but not yet searched for (the pause not over) into `q` now. */
+  #commitTyping() {
+    clearTimeout(this.#timer);
+    const q = this.input.value.trim();
+    if (q !== this.q) this.q = q;
   }
 
   #typed() {
@@ -891,7 +1205,7 @@ class BookidxSearch extends BookidxResults {
   }
 
   #keydown(event) {
-    if (event.key === 'Escape' && (this.input.value || this.q)) {
+    if (event.key === 'Escape' && (this.input.value || this.q || this.#image)) {
       event.preventDefault(); // also stops the search input's own clearing, which skips our state
       this.clear();
     }
