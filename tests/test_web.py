@@ -167,6 +167,20 @@ def test_paging_follows_next_links_without_gaps_or_repeats(client, regions):
     assert [h["id"] for h in whole["hits"]] == seen and whole["next"] is None and whole["more"] is False
 
 
+def test_the_last_page_the_depth_cap_allows_says_no_more(pixel_index, regions, chapbooks):
+    # BOOKIDX_MAX_DEPTH 8 with at most 4 hits a page: page 2 is the last a client may ask for,
+    # so neither a link nor "more" may invite page 3 (a 400), for GET and for an upload alike.
+    client = make_app((create_blueprint(str(pixel_index), max_results=4, max_depth=8), None)).test_client()
+    url = "/bookidx/api/search?similar=%d&limit=4" % regions[0].key
+    assert client.get(url).get_json()["more"] is True
+    last = client.get(url + "&page=2").get_json()
+    assert last["more"] is False and last["next"] is None and len(last["hits"]) == 4
+    assert client.get(url + "&page=3").status_code == 400
+    upload = {"image": (io.BytesIO(jpeg(crop(regions[3], chapbooks))), "a.jpg")}
+    posted = client.post("/bookidx/api/search?limit=4&page=2", data=upload).get_json()
+    assert posted["more"] is False and len(posted["hits"]) == 4
+
+
 def test_next_link_keeps_the_filters(client):
     body = client.get("/bookidx/api/search?q=woodcut&limit=2&manifest=urn:test:m2&kind=Illustration").get_json()
     assert "manifest=urn:test:m2" in body["next"] and "kind=Illustration" in body["next"] and "page=2" in body["next"]

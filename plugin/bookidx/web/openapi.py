@@ -126,7 +126,8 @@ def schemas() -> dict[str, Any]:
                 "page": integer, "limit": integer,
                 "hits": {"type": "array", "items": _ref("schemas/Hit")},
                 "next": {"type": ["string", "null"], "format": "uri", "description": "The next page; null on the last (and for POST)"},
-                "more": {"type": "boolean", "description": "Whether a next page exists"},
+                "more": {"type": "boolean", "description": "Whether a next page exists and may be asked for "
+                                                            "(false on the last page BOOKIDX_MAX_DEPTH allows)"},
             },
         },
         "Duplicates": {

@@ -237,10 +237,11 @@ def _results(
             hits = [(c.hit, c.inliers) for c in checked]
         else:
             hits = [(hit, None) for hit in run(current_index(), query, current_embedder)]
-    more = len(hits) > paging.limit
-    next_url = None
     last = params.max_pages(setting("BOOKIDX_MAX_RESULTS"), setting("BOOKIDX_MAX_DEPTH"))
-    if more and endpoint and paging.page < last:
+    # "more" means a next page may be asked for: false on the last page the depth cap allows.
+    more = len(hits) > paging.limit and paging.page < last
+    next_url = None
+    if more and endpoint:
         carried = {k: v for k, v in args.lists() if k in NEXT_PARAMS}
         next_url = external_url(endpoint, **(view_args or {}), **carried, page=paging.page + 1)
     visual = image is not None or similar is not None
