@@ -770,7 +770,7 @@ def test_universal_viewer_example_opens_the_canvas_at_the_region(page, server, c
         # Zoomed to the picture: its box in image pixels (twice the canvas's here). The zoom
         # animates, so wait for it.
         box = next(r for r in collection["iiif"] if str(r.key) == hit["id"]).box
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 20  # generous: a loaded CI machine animates slowly
         while not zoomed_to(state["view"], box) and time.monotonic() < deadline:
             page.wait_for_timeout(100)
             state = page.evaluate(UV_STATE)
