@@ -138,7 +138,7 @@ def test_an_index_of_schema_1_gets_its_group_column_when_opened_for_writing(plan
     con = sqlite3.connect(path / meta.DB)
     con.executescript("DROP INDEX items_grp; ALTER TABLE items DROP COLUMN grp; PRAGMA user_version = 1;")
     con.close()
-    with pytest.raises(Exception, match="open it once for writing"):
+    with pytest.raises(Exception, match="run `bookidx upgrade"):
         Index.open(path)
     with Index.open(path, readonly=False) as idx:
         store_groups(idx, find_groups(idx))
