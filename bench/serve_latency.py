@@ -12,6 +12,13 @@ HTTP clients for ``--seconds`` per query type:
   commonest caption words, so every query has hits);
 * ``fused``: ``GET /api/search?q=WORD`` (text vector + BM25, reciprocal rank fusion).
 
+With ``--write-rate R``, each query type is measured twice, side by side: alone, then while a
+second process adds R new items per second to the same index (one commit a second, as
+``bookidx index`` commits), which is what a library does when it indexes a new collection into
+the index it serves. Afterwards every committed item must be found by the server
+(``/api/items/ID/similar`` answers: its metadata and its vector are both visible): search
+stays correct while the index grows.
+
 Fused queries need a text encoder: the server process registers ``bench-words``, a hashing
 "model" (each word maps to one cluster centre; a text is the normalised sum of its words), so
 the measured time is the server's and the index's, not a neural network's. Reported: requests
@@ -20,6 +27,7 @@ per second, p50/p95/p99 latency (client-side, whole HTTP round trip) and the ser
 
     python bench/serve_latency.py                       # 100k items, 8 clients, 15 s per type
     python bench/serve_latency.py --items 1000000 --dir /tmp/bookidx-bench-1m
+    python bench/serve_latency.py --items 1000000 --dir /tmp/bookidx-bench-1m --write-rate 200
 """
 
 from __future__ import annotations
@@ -113,6 +121,31 @@ def build(path: Path, items: int, clusters: int) -> None:
     print(f"  saved, {time.perf_counter() - t0:6.1f} s", file=sys.stderr)
 
 
+def write(path: str, start: int, rate: int, seconds: float, log: str, clusters: int = 1000) -> None:
+    """Add ``rate`` items a second (keys after ``start``) for ``seconds``, committing each second;
+    append the number committed so far to ``log`` after each commit."""
+    from bookidx.config import IndexConfig
+    from bookidx.store import Index
+
+    embedder, rng, words = WordsEmbedder(clusters), np.random.default_rng(start), vocabulary()
+    index = Index.create_or_open(Path(path), model_info=embedder.info, config=IndexConfig(model="bench-words"))
+    n, end = start, time.monotonic() + seconds
+    try:
+        while time.monotonic() < end:
+            tick = time.monotonic()
+            captions = [" ".join(rng.choice(words, size=4)) for _ in range(rate)]
+            base = embedder.embed_texts(captions)
+            vectors = normalize(base + rng.normal(scale=0.5 / np.sqrt(NDIM), size=base.shape).astype(np.float32))
+            index.add([_region(n + i, c) for i, c in enumerate(captions)], vectors)
+            index.commit()
+            n += rate
+            with open(log, "a") as f:
+                f.write(f"{n - start}\n")
+            time.sleep(max(0.0, 1.0 - (time.monotonic() - tick)))
+    finally:
+        index.close()
+
+
 def _region(i: int, caption: str) -> Region:
     book = i // 50
     page = Page(
@@ -178,6 +211,11 @@ def load(urls, clients: int, seconds: float) -> dict[str, float]:
             "p50_ms": float(np.percentile(ms, 50)), "p95_ms": float(np.percentile(ms, 95)), "p99_ms": float(np.percentile(ms, 99))}
 
 
+def report(name: str, r: dict) -> None:
+    print(f"{name:16} {r['rps']:7.1f} req/s  p50 {r['p50_ms']:6.1f} ms  p95 {r['p95_ms']:6.1f} ms  "
+          f"p99 {r['p99_ms']:6.1f} ms  errors {r['errors']}  server RSS {r['rss_mb']:.0f} MB (peak {r['peak_rss_mb']:.0f})")
+
+
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--items", type=int, default=100_000)
@@ -186,12 +224,17 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--clients", type=int, default=8)
     p.add_argument("--threads", type=int, default=8, help="waitress worker threads")
     p.add_argument("--seconds", type=float, default=15.0, help="per query type")
+    p.add_argument("--write-rate", type=int, default=0, help="items/s a concurrent writer adds (0: no writer phase)")
     p.add_argument("--json", type=Path, default=None)
     args = p.parse_args(argv)
 
     index_dir = args.dir or Path(f"/tmp/bookidx-serve-{args.items}")
     if not (index_dir / "bookidx.json").is_file():
         build(index_dir, args.items, args.clusters)
+    from bookidx.store import Index
+
+    with Index.open(index_dir) as idx:  # an earlier --write-rate run may have grown it
+        total = len(idx)
     keys = [_region(i, "").key for i in range(args.items)]
     words = vocabulary()[:200]  # common-ish words, so keyword queries find something
     with socket.socket() as s:
@@ -210,9 +253,24 @@ def main(argv: list[str] | None = None) -> dict:
         for name, urls in kinds.items():
             load(urls, 2, 2.0)  # warm-up: caches, the model, pooled SQLite connections
             result[name] = load(urls, args.clients, args.seconds) | rss_mb(proc.pid)
-            r = result[name]
-            print(f"{name:8} {r['rps']:7.1f} req/s  p50 {r['p50_ms']:6.1f} ms  p95 {r['p95_ms']:6.1f} ms  "
-                  f"p99 {r['p99_ms']:6.1f} ms  errors {r['errors']}  server RSS {r['rss_mb']:.0f} MB (peak {r['peak_rss_mb']:.0f})")
+            report(name, result[name])
+            if args.write_rate:
+                log = index_dir / "bench-writer.log"
+                log.unlink(missing_ok=True)
+                writer = subprocess.Popen([sys.executable, "-c", (
+                    f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import serve_latency; "
+                    f"serve_latency.write({str(index_dir)!r}, {total}, {args.write_rate}, {args.seconds + 3}, {str(log)!r})")])
+                time.sleep(2)  # the writer opens the index (loads its graph) before adding
+                result[name + "+writing"] = load(urls, args.clients, args.seconds) | rss_mb(proc.pid)
+                report(name + "+writing", result[name + "+writing"])
+                writer.wait(120)
+                committed = int(log.read_text().split()[-1]) if log.exists() else 0
+                new_keys = [_region(i, "").key for i in range(total, total + committed)]
+                time.sleep(3)  # BOOKIDX_REFRESH_SECONDS is 2: the server picks the last commit up
+                missing = sum(requests.get(f"{base}/items/{k}/similar?limit=1", timeout=30).status_code != 200 for k in new_keys[:: max(1, committed // 200)])
+                result[name + "+writing"] |= {"committed": committed, "missing_sampled": missing}
+                print(f"         writer committed {committed} items; sampled ones the server cannot find: {missing}")
+                total += committed
     finally:
         proc.terminate()
         proc.wait(10)
