@@ -167,6 +167,31 @@ def test_collapse_keeps_the_verified_member_of_a_group(client, regions, chapbook
     assert found[0] == a and b not in found and len(found) == 4
 
 
+def test_a_collapsed_page_within_the_depth_checks_the_candidates_once(index_dir, regions, chapbooks):
+    # 22 items (21 groups), depth 100: the first read covers everything, so collapsing must not
+    # read again though the page (22) is not full
+    # (each read would re-check every candidate and spend the query's budget again).
+    from bookidx.rerank import Reranker, search
+    from bookidx.search import Query
+
+    calls = []
+
+    class Counting(Reranker):
+        def check(self, image, hits, depth=None, *, deadline=None):
+            calls.append(len(hits))
+            return super().check(image, hits, depth, deadline=deadline)
+
+    from bookidx.crops import CropReader
+    from bookidx.fetch import Fetcher
+    from bookidx.store import Index
+
+    photo = Image.open(io.BytesIO(query_jpeg(regions, chapbooks, TWIN_A)))
+    with Fetcher(retries=0) as fetcher, Index.open(index_dir) as idx:
+        reranker = Counting(CropReader(fetcher, max_side=384), depth=100)
+        checked = search(idx, Query(image=photo, limit=22, collapse=True), load_embedder("test-pixels"), reranker)
+    assert calls == [22] and checked[0].hit.key == int(key_of(regions, TWIN_A))
+
+
 # -- image URLs: the query is fetched, candidates never are from the client's host -------------
 
 
@@ -316,7 +341,8 @@ def test_an_unreadable_candidate_is_not_read_again_by_every_query(cv2, regions, 
 
 
 def test_candidates_not_read_within_the_budget_are_answered_unchecked(cv2, regions, chapbooks):
-    # An image server that answers, but slowly: the query must not wait for all of them.
+    # An image server that answers, but slowly: a query must not wait for it, must not leave
+    # threads piling up behind it, and must not read again what another query is reading.
     from bookidx.rerank import Reranker
 
     release = threading.Event()
@@ -332,18 +358,53 @@ def test_candidates_not_read_within_the_budget_are_answered_unchecked(cv2, regio
 
     hits = [Hit(r.key, 0.5, r) for r in regions[:8]]
     photo = Image.open(io.BytesIO(query_jpeg(regions, chapbooks, FAR)))
-    reranker = Reranker(SlowServer(), depth=8, workers=2, budget=0.2)
-    try:
-        assert reranker.check(photo, hits) == [None] * 8
-        assert len(started) == 2  # the two running reads; the six waiting were cancelled
-    finally:
-        release.set()
-    started.clear()
+    with Reranker(SlowServer(), depth=8, workers=2, budget=0.2) as reranker:
+        try:
+            assert reranker.check(photo, hits) == [None] * 8
+            assert len(started) == 2  # the two running reads; the six waiting were cancelled
+            for _ in range(5):  # more queries while those two still hang: no new threads
+                assert reranker.check(photo, hits) == [None] * 8
+            assert len(started) == 2
+            assert len(reranker._pool._threads) == 2  # one pool per re-ranker, ``workers`` threads
+        finally:
+            release.set()
+        # The two slow reads finished in the background and filled the cache for later queries.
+        for _ in range(100):
+            if len(reranker._cache) == 2:
+                break
+            threading.Event().wait(0.05)
+        counts = reranker.check(photo, hits[:2])
+        assert all(n is not None for n in counts)
+
+    # One candidate missing from a warm cache: the budget still holds (it took the read's time).
     release.clear()
-    threading.Timer(0.4, release.set).start()
-    serial = Reranker(SlowServer(), depth=8, budget=0.2)
-    # One worker: the first read overruns the budget but is used; the other seven never start.
-    counts = serial.check(photo, hits)
-    assert counts[0] is not None and counts[1:] == [None] * 7 and len(started) == 1
+    started.clear()
+    with Reranker(SlowServer(), depth=8, workers=4, budget=0.2) as warm:
+        warm._cache.update({h.key: warm.features(crop(h.region, chapbooks)) for h in hits[:7]})
+        try:
+            counts = warm.check(photo, hits)
+            assert counts[7] is None and all(n is not None for n in counts[:7]) and len(started) == 1
+        finally:
+            release.set()
     with pytest.raises(Exception, match="budget > 0"):
         Reranker(SlowServer(), budget=0)
+
+
+def test_a_candidate_whose_decoder_fails_is_unchecked_not_a_500(cv2, regions, chapbooks):
+    from bookidx.rerank import Reranker
+
+    class BrokenDecoder:
+        max_side = 384
+        reads = 0
+
+        def read(self, region):
+            type(self).reads += 1
+            raise ValueError("a decoder bug")
+
+    hits = [Hit(r.key, 0.5, r) for r in regions[:3]]
+    photo = Image.open(io.BytesIO(query_jpeg(regions, chapbooks, FAR)))
+    for workers, budget in ((1, None), (3, 5.0)):
+        BrokenDecoder.reads = 0
+        with Reranker(BrokenDecoder(), depth=3, workers=workers, budget=budget) as reranker:
+            assert reranker.check(photo, hits) == [None] * 3 and reranker.check(photo, hits) == [None] * 3
+        assert BrokenDecoder.reads == 3  # and left alone for retry_seconds, as an unreadable one

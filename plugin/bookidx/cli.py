@@ -187,8 +187,7 @@ def _reranked(idx: Index, query: Query, model: Callable, depth: int) -> list[tup
     from .rerank import WORKERS, Reranker, candidate_reader, search
 
     reader = candidate_reader()  # as the web API's: a candidate that cannot be read is not checked
-    with reader.fetcher:
-        reranker = Reranker(reader, depth=depth, workers=WORKERS)
+    with reader.fetcher, Reranker(reader, depth=depth, workers=WORKERS) as reranker:
         return [(c.hit, c.inliers) for c in search(idx, query, model, reranker)]
 
 

@@ -28,11 +28,12 @@ OpenCV: https://docs.opencv.org/4.x/d1/d89/tutorial_py_orb.html (``opencv-python
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -47,6 +48,8 @@ if TYPE_CHECKING:  # search imports the model code; only search() needs it, at c
     from .embed import Embedder
     from .search import Query
     from .store import Index
+
+log = logging.getLogger(__name__)
 
 SIDE = 384  # px: letters are still legible keypoint texture on a printed page, and ORB is fast
 MIN_INLIERS = 12  # docs/quality.md: a page and its distorted copy share >= 59; other pages < 25 (99.9 %)
@@ -80,10 +83,12 @@ class Reranker:
             before it is read again.
         workers: candidates read at once when several are not cached (IIIF derivatives come
             over the network: one at a time, a hundred of them take seconds).
-        budget: seconds one :meth:`check` may spend reading candidates (None: no limit). A
-            candidate not read by then is not checked (None), and the query answers on time
-            however slow or unreachable the image server is; reads still running go on and fill
-            the cache for the next query.
+        budget: seconds a query may spend reading candidates (None: no limit). A candidate
+            not read by then is not checked (None), so the query answers on time however slow
+            or unreachable the image server is. Reads run on one pool of ``workers`` threads
+            per Reranker: a read still running at the deadline finishes there and fills the
+            cache for the next query, reads not started are cancelled, and a candidate being
+            read for one query is not read again for another.
 
     Raises:
         ConfigError: OpenCV (``opencv-python-headless``) is not installed.
@@ -113,9 +118,12 @@ class Reranker:
         self._retry_seconds = retry_seconds
         self.workers = workers
         self.budget = budget
-        # One lock for both dicts, held only to look up and store: features are computed outside
-        # it, so threads verify in parallel (two may compute the same candidate once each).
-        self._lock = threading.Lock()
+        # One lock for the dicts, held only to look up and store: features are computed outside
+        # it, so threads verify in parallel. Reentrant, since a Future's done-callback runs in
+        # the submitting thread when the read has already finished.
+        self._lock = threading.RLock()
+        self._reading: dict[int, Future] = {}  # key -> its read in progress on the pool
+        self._pool: ThreadPoolExecutor | None = None
         # RANSAC samples at random, but OpenCV's RANSAC (calib3d/src/ptsetreg.cpp) draws from a
         # local RNG seeded the same on every call, so runs and request threads agree. The seed of
         # this thread's global RNG is set as well, in case a future OpenCV draws from that.
@@ -155,12 +163,32 @@ class Reranker:
         """Inlier counts of ``image`` against the first ``depth`` hits (unreadable ones: 0)."""
         return [n or 0 for n in self.check(image, hits)]
 
-    def check(self, image: Image.Image, hits: Sequence[Hit], depth: int | None = None) -> list[int | None]:
+    def check(self, image: Image.Image, hits: Sequence[Hit], depth: int | None = None, *,
+              deadline: float | None = None) -> list[int | None]:
         """Inlier counts of ``image`` against the first ``depth`` hits (default: the
-        re-ranker's); None where a hit's pixels could not be read (it was not checked)."""
+        re-ranker's); None where a hit's pixels could not be read (it was not checked).
+
+        ``deadline`` (a ``time.monotonic()`` value) is when candidates must have been read by;
+        default: ``budget`` seconds from now, or none without a budget.
+        """
+        if deadline is None and self.budget is not None:
+            deadline = time.monotonic() + self.budget
         query = self.features(image)
-        candidates = self._candidates(hits[: self.depth if depth is None else depth])
+        candidates = self._candidates(hits[: self.depth if depth is None else depth], deadline)
         return [None if feats is None else self.inliers(query, feats) for feats in candidates]
+
+    def close(self) -> None:
+        """Stop the reading threads (reads not started are cancelled); the cache stays usable."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def __enter__(self) -> "Reranker":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def order(self, counts: Sequence[int | None]) -> list[int]:
         """Positions of the checked hits in re-ranked order: those with at least
@@ -177,26 +205,42 @@ class Reranker:
         counts = self.check(image, hits)
         return [hits[i] for i in self.order(counts)] + list(hits[len(counts):])
 
-    def _candidates(self, hits: Sequence[Hit]) -> list[Features | None]:
-        end = None if self.budget is None else time.monotonic() + self.budget
+    def _candidates(self, hits: Sequence[Hit], deadline: float | None) -> list[Features | None]:
+        if deadline is None and self.workers == 1:
+            return [self._read(hit) for hit in hits]  # no pool: the command line, evaluations
+        out: list[Features | None] = [None] * len(hits)
+        waiting: dict[int, Future] = {}  # position -> the read it waits for
+        submitted: list[Future] = []
+        now = time.monotonic()
         with self._lock:
-            missing = sum(hit.key not in self._cache for hit in hits)
-        if self.workers > 1 and missing > 1:
-            # A pool per call (the fetcher bounds each host). Past the budget, reads not started
-            # are cancelled and running ones finish in the background, each within its fetch
-            # deadline, so at most ``workers`` threads outlive the query.
-            pool = ThreadPoolExecutor(min(self.workers, missing), thread_name_prefix="bookidx-rerank")
-            futures = [pool.submit(self._candidate, hit) for hit in hits]
-            done, _ = wait(futures, timeout=None if end is None else max(0.0, end - time.monotonic()))
-            pool.shutdown(wait=False, cancel_futures=True)
-            return [f.result() if f in done else self._cached(hit) for f, hit in zip(futures, hits)]
-        return [self._candidate(hit) if end is None or time.monotonic() < end else self._cached(hit) for hit in hits]
+            for i, hit in enumerate(hits):
+                if hit.key in self._cache:
+                    self._cache.move_to_end(hit.key)
+                    out[i] = self._cache[hit.key]
+                elif self._failed.get(hit.key, now) <= now:  # not failed a moment ago
+                    future = self._reading.get(hit.key)
+                    if future is None:
+                        if self._pool is None:
+                            self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="bookidx-rerank")
+                        future = self._reading[hit.key] = self._pool.submit(self._read, hit)
+                        future.add_done_callback(lambda _, key=hit.key: self._done_reading(key))
+                        submitted.append(future)
+                    waiting[i] = future
+        if waiting:
+            timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+            done, _ = wait(set(waiting.values()), timeout=timeout)
+            for i, future in waiting.items():
+                out[i] = future.result() if future in done and not future.cancelled() else None
+            for future in submitted:  # not started by the deadline: nobody should wait for it
+                future.cancel()
+        return out
 
-    def _cached(self, hit: Hit) -> Features | None:
+    def _done_reading(self, key: int) -> None:
         with self._lock:
-            return self._cache.get(hit.key)
+            self._reading.pop(key, None)
 
-    def _candidate(self, hit: Hit) -> Features | None:
+    def _read(self, hit: Hit) -> Features | None:
+        """A candidate's features, from the cache or its pixels; None when they cannot be read."""
         now = time.monotonic()
         with self._lock:
             if hit.key in self._cache:
@@ -206,8 +250,11 @@ class Reranker:
                 return None  # failed a moment ago: don't make every query wait for it again
         try:
             feats = self.features(self.reader.read(hit.region))
-        except BookidxError:
-            # Unreadable now; not cached for good (a fetch may work later), it keeps its place.
+        except Exception as e:  # noqa: BLE001 - one candidate, never the query
+            # Unreadable now (BookidxError), or a decoder's own error: not cached for good (a
+            # fetch may work later); the hit keeps its place, unchecked.
+            if not isinstance(e, BookidxError):
+                log.warning("re-ranking: candidate %s: %s: %s", hit.key, type(e).__name__, e)
             with self._lock:
                 self._failed[hit.key] = now + self._retry_seconds
                 self._failed.move_to_end(hit.key)
@@ -272,10 +319,12 @@ def search(index: Index, query: Query, embedder: Callable[[], Embedder] | Embedd
         raise BadRequest("rerank checks hits against the query image; give one", "rerank")
     image = query.image.convert("RGB")
     depth = reranker.depth if depth is None else depth
+    # One budget for the whole query, however many times collapsing reads deeper.
+    deadline = None if reranker.budget is None else time.monotonic() + reranker.budget
 
     def ranked(n: int) -> list[Checked]:
-        hits = run(index, replace(query, offset=0, limit=max(n, depth), collapse=False), embedder)
-        counts = reranker.check(image, hits, depth)
+        hits = run(index, replace(query, offset=0, limit=n, collapse=False), embedder)
+        counts = reranker.check(image, hits, depth, deadline=deadline)
         return [Checked(hits[i], counts[i]) for i in reranker.order(counts)] + [Checked(h, None) for h in hits[len(counts):]]
 
-    return page(ranked, query, lambda checked: checked.hit)
+    return page(ranked, query, lambda checked: checked.hit, start=max(query.offset + query.limit, depth))

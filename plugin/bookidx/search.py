@@ -28,8 +28,10 @@ from .store import Filters, Hit, Index
 Mode = Literal["fused", "vector", "keyword"]
 RRF_K = 60
 #: A collapsed query fetches at most this many times its page depth before giving up on filling it.
-T = TypeVar("T")
 COLLAPSE_DEPTH = 8  # collapsing reads at most 8x the page depth, so one request stays bounded
+
+
+T = TypeVar("T")  # an entry of a ranking that page() cuts
 
 
 @dataclass(frozen=True)
@@ -92,9 +94,11 @@ def run(index: Index, query: Query, embedder: Callable[[], Embedder] | Embedder 
     return page(ranked, query)
 
 
-def page(ranked: Callable[[int], list[T]], query: Query, hit: Callable[[T], Hit] = lambda x: x) -> list[T]:
+def page(ranked: Callable[[int], list[T]], query: Query, hit: Callable[[T], Hit] = lambda x: x, *,
+         start: int | None = None) -> list[T]:
     """The page ``query.offset``/``query.limit`` of a ranking (``ranked(depth)``: its first
-    ``depth`` entries, or fewer when there are no more; ``hit`` gives an entry's Hit).
+    ``depth`` entries, or fewer when there are no more; ``hit`` gives an entry's Hit), read
+    ``start`` deep first (default: to the end of the page).
 
     With ``query.collapse``, each near-duplicate group shows once (its best-ranked member), so
     the ranking is read deeper, 4x at a time, until the page is full, the ranking runs out, or
@@ -102,8 +106,8 @@ def page(ranked: Callable[[int], list[T]], query: Query, hit: Callable[[T], Hit]
     """
     want = query.offset + query.limit
     if not query.collapse:
-        return ranked(want)[query.offset : want]
-    depth = want
+        return ranked(max(want, start or 0))[query.offset : want]
+    depth = max(want, start or 0)
     while True:
         entries = ranked(depth)
         kept = {id(h) for h in collapse([hit(e) for e in entries])}
