@@ -526,6 +526,33 @@ def test_bookidx_upgrade_migrates_an_index_for_serving(tmp_path):
     assert missing.exit_code != 0 and "no bookidx index" in missing.output
 
 
+def test_bookidx_upgrade_refuses_what_is_not_a_finished_index_and_leaves_vectors_alone(tmp_path):
+    from click.testing import CliRunner
+
+    from bookidx.cli import cli
+
+    build(tmp_path / "ix", 5)
+    vectors = (tmp_path / "ix" / store.VECTORS).read_bytes()
+    con = sqlite3.connect(tmp_path / "ix" / "meta.sqlite")
+    con.executescript("DROP TABLE dropped; PRAGMA user_version = 2;")
+    con.close()
+    with Index.open(tmp_path / "ix", readonly=False):  # a running `bookidx index` holds the lock
+        locked = CliRunner().invoke(cli, ["upgrade", str(tmp_path / "ix")])
+    assert locked.exit_code != 0 and "Traceback" not in locked.output
+    assert CliRunner().invoke(cli, ["upgrade", str(tmp_path / "ix")]).exit_code == 0
+    assert (tmp_path / "ix" / store.VECTORS).read_bytes() == vectors
+
+    cut = tmp_path / "cut"  # creation cut short: the files exist, the schema does not
+    cut.mkdir()
+    (cut / "bookidx.json").write_text((tmp_path / "ix" / "bookidx.json").read_text())
+    sqlite3.connect(cut / "meta.sqlite").close()
+    answer = CliRunner().invoke(cli, ["upgrade", str(cut)])
+    assert answer.exit_code != 0 and "creation was cut short" in answer.output
+    (cut / "meta.sqlite").write_bytes(b"not a database" * 100)
+    answer = CliRunner().invoke(cli, ["upgrade", str(cut)])
+    assert answer.exit_code != 0 and "cannot be read as an index" in answer.output and "Traceback" not in answer.output
+
+
 # -- crashes, readers, threads -------------------------------------------------------------------
 
 

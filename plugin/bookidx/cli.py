@@ -218,23 +218,13 @@ def upgrade_cmd(index_dir):
     """Migrate INDEX_DIR to this bookidx's schema, so it can be searched and served read-only.
 
     Takes the writer lock (it fails if `bookidx index` is running into the same index, which
-    migrates it anyway); migrations only add tables and columns, in one transaction each.
+    migrates it anyway); migrations only add tables and columns, in one transaction, and the
+    vectors are not read.
     """
-    from . import meta
-    from .store import Index
+    from .migrate import upgrade
 
-    if not (Path(index_dir) / meta.DB).is_file():
-        Index.open(index_dir)  # the store's own "no bookidx index in ..." error
-    con = meta.connect(Path(index_dir) / meta.DB, readonly=True)
-    try:
-        before = meta.schema_version(con)
-    finally:
-        con.close()
-    Index.open(index_dir, readonly=False).close()
-    if before == meta.SCHEMA_VERSION:
-        click.echo(f"{index_dir}: already at schema {before}")
-    else:
-        click.echo(f"{index_dir}: schema {before} -> {meta.SCHEMA_VERSION}")
+    before, after = upgrade(index_dir)
+    click.echo(f"{index_dir}: already at schema {after}" if before == after else f"{index_dir}: schema {before} -> {after}")
 
 
 @cli.command("regions")

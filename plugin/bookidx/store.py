@@ -44,6 +44,7 @@ from .config import IndexConfig
 from .errors import BadRequest, BookidxError, ConfigError, IndexMismatch, NotFound
 from .info import INFO, check_model, fsync, new_info, read_info, write_json
 from .meta import DB, SCHEMA_VERSION, Filters
+from .migrate import migrate
 from .queries import EXACT_BELOW, EXACT_FILTERED, Hit, Queries
 from .vectors import Snapshot, unit_rows, upsert
 from .writerlock import release_lock, take_lock
@@ -138,10 +139,7 @@ class Index(Queries):
             if model_info is not None and config is not None:
                 check_model(path, info, model_info, config)
             con = meta.connect(path / DB, readonly=False)
-            meta.ensure_schema(con, str(path))
-            if info["schema"] != meta.SCHEMA_VERSION:
-                info["schema"] = meta.SCHEMA_VERSION
-                write_json(path / INFO, info)
+            migrate(path, con, info)
             for stale in path.glob(f"{VECTORS}.*.tmp"):  # a save cut short
                 stale.unlink()
             return cls(path, info, con, lock_fd=fd)
