@@ -963,15 +963,18 @@ def test_search_by_image_file_finds_its_page(page, server, scan):
         pytest.skip(f"exact-match badge not checked: {why_not}")
 
 
-SYNTHETIC_FILE = """([kind, data]) => {
-  const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+SYNTHETIC_FILE = """([kind, data, target = '[part=input]', words = '']) => {
   const files = new DataTransfer();
-  files.items.add(new File([bytes], 'scan.jpg', {type: 'image/jpeg'}));
+  if (data) {
+    const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+    files.items.add(new File([bytes], 'scan.jpg', {type: 'image/jpeg'}));
+  }
+  if (words) files.setData('text/plain', words);
   const search = document.querySelector('bookidx-search').shadowRoot;
   const event = kind === 'paste'
     ? new ClipboardEvent('paste', {clipboardData: files, bubbles: true, cancelable: true, composed: true})
-    : new DragEvent('drop', {dataTransfer: files, bubbles: true, cancelable: true, composed: true});
-  search.querySelector('[part=input]').dispatchEvent(event);
+    : new DragEvent(kind, {dataTransfer: files, bubbles: true, cancelable: true, composed: true});
+  search.querySelector(target).dispatchEvent(event);
   return event.defaultPrevented;
 }"""
 
@@ -1001,6 +1004,225 @@ def test_search_by_pasted_or_dropped_image(page, server, scan):
     assert shown_ids(page, "bookidx-search")[0] == scan["key"]  # test-pixels has no text encoder
     assert page.evaluate("() => window.__asked.map(q => q.q || null)") == [None, "woodcut"], "the server got the words"
     assert {r.method for r in sent} == {"POST"}, "the words are sent with the picture, not alone"
+
+
+PAUSE_MS = 300  # search.js DEBOUNCE_MS: typing searches after this pause
+ENVELOPE = 16 * 1024  # search.js ENVELOPE_BYTES: the part of max-upload kept for the request around a picture
+
+
+@pytest.mark.browser
+def test_pasted_words_go_into_the_box_though_a_picture_of_them_comes_too(page, server, scan):
+    """Words copied from Word or Excel are on the clipboard as text/plain, text/html and a PNG
+    picture of themselves: a real Ctrl+V puts the words in the box and searches them; a picture
+    alone on the clipboard is still searched for."""
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.url)
+    page.goto(server.page("paste-words", '<bookidx-search limit="4"></bookidx-search>'))
+    record_events(page)
+    sent = searches(page)
+    words = "woodcut of a ship"
+    types = page.evaluate(
+        """async (words) => {
+          const canvas = new OffscreenCanvas(160, 30);
+          const g = canvas.getContext('2d');
+          g.fillText(words, 4, 20);
+          await navigator.clipboard.write([new ClipboardItem({
+            'text/plain': new Blob([words], {type: 'text/plain'}),
+            'text/html': new Blob([`<p class="MsoNormal">${words}</p>`], {type: 'text/html'}),
+            'image/png': await canvas.convertToBlob({type: 'image/png'}),
+          })]);
+          return (await navigator.clipboard.read())[0].types;
+        }""",
+        words,
+    )
+    assert sorted(types) == ["image/png", "text/html", "text/plain"], "the clipboard holds what Word puts there"
+    box = page.get_by_role("searchbox")
+    box.focus()
+    page.keyboard.press("Control+V")
+    assert box.input_value() == words
+    page.wait_for_function("() => window.__events.some(e => e.type === 'bookidx:load')")
+    assert page.evaluate("() => document.querySelector('bookidx-search').image") is None
+    assert page.locator("bookidx-search [part=image-thumbnail]").count() == 0
+    assert [(r.method, parse_qs(r.url.split("?")[1])["q"]) for r in sent] == [("GET", [words])]
+
+    # A picture with no words (an image copied from a page or an editor) is the element's.
+    box.press("Escape")
+    wait_state(page, "idle")
+    page.evaluate(
+        """async (png) => {
+          const bytes = Uint8Array.from(atob(png), (c) => c.charCodeAt(0));
+          await navigator.clipboard.write([new ClipboardItem({'image/png': new Blob([bytes], {type: 'image/png'})})]);
+        }""",
+        base64.b64encode(scan["png"].read_bytes()).decode(),
+    )
+    box.focus()
+    page.keyboard.press("Control+V")
+    wait_state(page, "results")
+    assert box.input_value() == ""
+    assert page.locator("bookidx-search [part=image-thumbnail]").is_visible()
+    assert shown_ids(page, "bookidx-search")[0] == scan["key"]
+    assert sent[-1].method == "POST"
+
+
+@pytest.mark.browser
+def test_words_typed_beside_a_picture_wait_for_enter(page, server, scan):
+    """Each search with a picture uploads it again and has the server re-rank, so typing beside
+    a picture does not search at every pause: Enter does, once, with the words. The × then
+    searches the words in the box alone."""
+    page.goto(server.page("typing", '<bookidx-search limit="4"></bookidx-search>'))
+    record_events(page)
+    page.evaluate("() => { window.__asked = []; document.addEventListener('bookidx:load', "
+                  "(e) => window.__asked.push(e.detail.response.query.q || null)); }")
+    page.locator("bookidx-search input[type=file]").set_input_files(scan["jpeg"])
+    wait_state(page, "results")
+    sent = searches(page)
+    box = page.get_by_role("searchbox")
+    box.press_sequentially("wood", delay=PAUSE_MS + 100)  # a pause after every letter
+    page.wait_for_timeout(PAUSE_MS + 200)
+    assert sent == [], "typing beside a picture sends nothing"
+    assert page.evaluate("() => document.querySelector('bookidx-search').state") == "results"
+
+    box.press("Enter")
+    page.wait_for_function("() => window.__events.filter(e => e.type === 'bookidx:load').length === 2")
+    assert len(sent) == 1 and sent[0].method == "POST"
+    assert page.evaluate("() => window.__asked") == [None, "wood"], "the words go with the picture"
+
+    box.press_sequentially("cut", delay=PAUSE_MS + 100)
+    page.wait_for_timeout(PAUSE_MS + 200)
+    assert len(sent) == 1
+    page.get_by_role("button", name="Remove the picture").click()
+    page.wait_for_function("() => window.__events.filter(e => e.type === 'bookidx:load').length === 3")
+    assert [(r.method, parse_qs(r.url.split("?")[1]).get("q")) for r in sent[1:]] == [("GET", ["woodcut"])]
+    # Without a picture, typing searches after the pause again.
+    box.press_sequentially("s")
+    page.wait_for_function("() => window.__events.filter(e => e.type === 'bookidx:load').length === 4")
+    assert parse_qs(sent[-1].url.split("?")[1])["q"] == ["woodcuts"]
+
+
+@pytest.mark.browser
+def test_a_file_dropped_anywhere_on_the_element_is_taken(page, server, scan):
+    """A file dropped on the hits, the status line or the pager, not only on the box, is the
+    element's: left to the browser, it would open the file in place of the page. Dragged words
+    are left alone."""
+    page.goto(server.page("drop-anywhere", '<bookidx-search limit="4"></bookidx-search>'))
+    page.locator("bookidx-search input[type=file]").set_input_files(scan["jpeg"])
+    wait_state(page, "results")
+    assert page.locator("bookidx-search [part=pager]").is_visible()
+    root = page.locator("bookidx-search [part=root]")
+    for target in ("[part~=hit]", "[part=status-text]", "[part=next]"):
+        assert page.evaluate(SYNTHETIC_FILE, ["dragover", scan["base64"], target]), f"dragover {target}"
+        assert root.get_attribute("data-dropping") == "", "the element shows it takes the file"
+        record_events(page)
+        assert page.evaluate(SYNTHETIC_FILE, ["drop", scan["base64"], target]), f"drop {target}"
+        assert root.get_attribute("data-dropping") is None
+        page.wait_for_function("() => window.__events.some(e => e.type === 'bookidx:load')")
+        assert [e["detail"]["page"] for e in events(page, "load")] == [1], "the dropped picture searched from page 1"
+    assert not page.evaluate(SYNTHETIC_FILE, ["dragover", "", "[part=input]", "woodcut"]), "dragged words drop as usual"
+    assert not page.evaluate(SYNTHETIC_FILE, ["drop", "", "[part~=hit]", "woodcut"])
+    assert root.get_attribute("data-dropping") is None
+
+
+@pytest.mark.browser
+def test_a_picture_given_to_an_unconnected_element_makes_no_object_url_until_shown(page, server, scan):
+    """An object URL lives until revoked, and only a connected element revokes it (when it is
+    removed): searchImage() on an element not in the page makes none; connecting shows the
+    picture, removing frees it."""
+    page.goto(server.page("unconnected", ""))
+    made = page.evaluate(
+        """async (data) => {
+          await customElements.whenDefined('bookidx-search');
+          window.__urls = [];
+          const create = URL.createObjectURL;
+          URL.createObjectURL = (blob) => { const url = create.call(URL, blob); window.__urls.push(url); return url; };
+          const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+          const never = document.createElement('bookidx-search');
+          never.searchImage(new Blob([bytes], {type: 'image/jpeg'}));
+          const later = document.createElement('bookidx-search');
+          later.limit = 4;
+          later.searchImage(new Blob([bytes], {type: 'image/jpeg'}));
+          window.__later = later;
+          return window.__urls.length;
+        }""",
+        scan["base64"],
+    )
+    assert made == 0, "no object URL for an element not in the page"
+    page.evaluate("() => document.body.append(window.__later)")
+    wait_state(page, "results")
+    assert shown_ids(page, "bookidx-search")[0] == scan["key"]
+    urls = page.evaluate("() => window.__urls")
+    assert len(urls) == 1 and page.locator("bookidx-search [part=image-thumbnail]").get_attribute("src") == urls[0]
+    page.evaluate("() => window.__later.remove()")
+    assert page.evaluate("(url) => fetch(url).then(() => 'still there', () => 'revoked')", urls[0]) == "revoked"
+
+
+@pytest.mark.browser
+def test_max_upload_leaves_room_for_the_request_around_the_picture(page, plain_server, scan, tmp_path):
+    """max-upload is the server's limit on the whole request, the multipart envelope included:
+    a picture a few bytes under it would be a 413, so the element refuses it itself, and one at
+    the element's own limit the server takes. Sizes are rounded apart (the picture's up, the
+    limit down), so the message never reads "10 MB, over the 10 MB limit"."""
+    jpeg = scan["jpeg"].read_bytes()
+    largest = UPLOAD_LIMIT - ENVELOPE
+    assert len(jpeg) < largest
+    near, fits = tmp_path / "near.jpg", tmp_path / "fits.jpg"
+    near.write_bytes(jpeg + bytes(UPLOAD_LIMIT - 100 - len(jpeg)))  # JPEG readers stop at its end marker
+    fits.write_bytes(jpeg + bytes(largest - len(jpeg)))
+    assert post_scan(plain_server, near).status_code == 413, "under the limit, but not with the envelope"
+    page.goto(plain_server.page("margin", f'<bookidx-search limit="4" max-upload="{UPLOAD_LIMIT}"></bookidx-search>'))
+    record_events(page)
+    sent = searches(page)
+    file_input = page.locator("bookidx-search input[type=file]")
+    file_input.set_input_files(near)
+    said = "The picture is 196 kB, over the 179 kB limit: choose a smaller one."  # 199,900 and 183,616 bytes
+    expect_text(status(page, "bookidx-search"), said)
+    assert sent == [], "refused in the browser, not by the server"
+    file_input.set_input_files(fits)
+    wait_state(page, "results")
+    assert shown_ids(page, "bookidx-search")[0] == scan["key"]
+    assert [e["detail"]["status"] for e in events(page, "error")] == [None]
+    asked = len(sent)
+
+    # The default limit (10 MB): just under it, and just over it.
+    for size, said in ((10 * 1024 * 1024 - 1000, "10 MB"), (10 * 1024 * 1024 + 1, "11 MB")):
+        page.evaluate(
+            "(size) => { const el = document.querySelector('bookidx-search'); el.maxUpload = null;"
+            " el.searchImage(new Blob([new Uint8Array(size)], {type: 'image/png'})); }",
+            size,
+        )
+        expect_text(status(page, "bookidx-search"), f"The picture is {said}, over the 9.9 MB limit: choose a smaller one.")
+    assert len(sent) == asked
+
+
+@pytest.mark.browser
+def test_a_refused_file_keeps_the_picture_and_hits_it_had(page, server, scan):
+    """A file too big, or not a picture, only says so: the picture chosen before, its hits and
+    its pages stay, and the next page still posts that picture."""
+    page.goto(server.page("keep", '<bookidx-search limit="4" max-upload="1048576"></bookidx-search>'))
+    file_input = page.locator("bookidx-search input[type=file]")
+    file_input.set_input_files(scan["jpeg"])
+    wait_state(page, "results")
+    ids = shown_ids(page, "bookidx-search")
+    thumbnail = page.locator("bookidx-search [part=image-thumbnail]")
+    blob_url = thumbnail.get_attribute("src")
+    record_events(page)
+    sent = searches(page)
+    big = {"name": "poster.png", "mimeType": "image/png", "buffer": b"\x89PNG" + bytes(1_572_860)}
+    notes = {"name": "notes.txt", "mimeType": "text/plain", "buffer": b"a woodcut of a ship"}
+    for refused, said in ((big, "The picture is 1.5 MB, over the 1,008 kB limit: choose a smaller one."),
+                          (notes, "“notes.txt” is not a picture: choose an image file.")):
+        file_input.set_input_files(refused)
+        expect_text(status(page, "bookidx-search"), said)
+        assert page.evaluate("() => document.querySelector('bookidx-search').state") == "error"
+        assert shown_ids(page, "bookidx-search") == ids
+        assert thumbnail.get_attribute("src") == blob_url
+        assert page.evaluate("() => document.querySelector('bookidx-search').image.name") == "scan.jpg"
+        assert page.locator("bookidx-search [part=pager]").is_visible()
+    assert [e["detail"]["status"] for e in events(page, "error")] == [None, None]
+    assert sent == [], "nothing refused is sent"
+    assert page.evaluate("(url) => fetch(url).then(() => 'still there', () => 'revoked')", blob_url) == "still there"
+    page.locator("bookidx-search [part=next]").click()
+    expect_text(status(page, "bookidx-search"), "4 results, page 2")
+    # Answered, so the picture went with it (a POST without one is a 400).
+    assert len(sent) == 1 and sent[0].method == "POST" and parse_qs(sent[0].url.split("?")[1])["page"] == ["2"]
 
 
 @pytest.mark.browser
@@ -1045,16 +1267,16 @@ def test_too_big_or_not_a_picture_is_refused_before_sending(page, server, scan):
     sent = searches(page)
     big = {"name": "poster.png", "mimeType": "image/png", "buffer": b"\x89PNG" + bytes(1_572_860)}  # 1.5 MB
     page.locator("bookidx-search:not(#nb) input[type=file]").set_input_files(big)
-    expect_text(status(page, "bookidx-search:not(#nb)"), "The picture is 1.5 MB, over the 1 MB limit: choose a smaller one.")
+    expect_text(status(page, "bookidx-search:not(#nb)"), "The picture is 1.5 MB, over the 1,008 kB limit: choose a smaller one.")
     assert page.evaluate("() => document.querySelector('bookidx-search').state") == "error"
     assert not page.locator("bookidx-search:not(#nb) [part=retry]").is_visible(), "trying again cannot help"
     assert page.locator("bookidx-search:not(#nb) [part=image-thumbnail]").count() == 0
     assert events(page, "error")[-1]["detail"] == {
         "url": None, "status": None, "parameter": "image",
-        "detail": "The picture is 1.5 MB, over the 1 MB limit: choose a smaller one.",
+        "detail": "The picture is 1.5 MB, over the 1,008 kB limit: choose a smaller one.",
     }
     page.locator("#nb input[type=file]").set_input_files(big)
-    expect_text(status(page, "#nb"), "Bildet er 1,5 MB, over grensen på 1 MB: velg et mindre bilde.")
+    expect_text(status(page, "#nb"), "Bildet er 1,5 MB, over grensen på 1 008 kB: velg et mindre bilde.")
     page.locator("bookidx-search:not(#nb) input[type=file]").set_input_files(
         {"name": "notes.txt", "mimeType": "text/plain", "buffer": b"a woodcut of a ship"})
     expect_text(status(page, "bookidx-search:not(#nb)"), "“notes.txt” is not a picture: choose an image file.")

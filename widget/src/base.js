@@ -211,15 +211,15 @@ export class BookidxResults extends HTMLElement {
   }
 
   /**
-   * Stop, show no hits and say why, without asking the server: `message(t)` is the reason in
-   * the interface language (a file the browser will not send). Emits bookidx:error with status
-   * null.
+   * Say why the browser did not send a request, without asking the server: `message(t)` is the
+   * reason in the interface language (a file it will not send). The hits shown, their page and
+   * any search in flight stay as they were: state "error" until the next change of state.
+   * Emits bookidx:error with status null.
    */
   refuse(message, parameter = null) {
-    this.#abort();
     this.#error = new ApiError(null, '', parameter);
     this.#refusal = message;
-    this.#show('error', [], null);
+    this.#setState('error');
     this.#emit('error', { url: null, status: null, detail: message(this.#t), parameter });
   }
 
@@ -320,7 +320,9 @@ export class BookidxResults extends HTMLElement {
     // Trying again cannot help a file the browser refused to send.
     this.retryButton.hidden = this.#state !== 'error' || Boolean(this.#refusal);
     const paged = this.#page > 1 || this.#more;
-    this.pager.hidden = !paged || this.#state === 'error' || this.#state === 'idle';
+    // After a refusal the hits it kept are still paged.
+    const shown = this.#state === 'error' ? this.#hits.length > 0 : this.#state !== 'idle';
+    this.pager.hidden = !paged || !shown;
     this.previousButton.disabled = this.#page <= 1;
     this.nextButton.disabled = !this.#more;
     this.pageNumber.textContent = t('pageNumber', { n: this.#page });

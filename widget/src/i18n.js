@@ -144,10 +144,13 @@ export function translator(tag) {
   };
   t.number = (x, digits) =>
     new Intl.NumberFormat(lang, { minimumFractionDigits: digits, maximumFractionDigits: digits }).format(x);
-  // A file size in binary units, as the server's limits are counted (10 MB = 10 × 1024² bytes).
-  t.size = (bytes) => {
-    const [unit, n] = bytes < 1048576 ? ['kilobyte', bytes / 1024] : ['megabyte', bytes / 1048576];
-    return new Intl.NumberFormat(lang, { style: 'unit', unit, maximumFractionDigits: n < 10 ? 1 : 0 }).format(n);
+  // A file size in binary units, as the server's limits are counted (10 MB = 10 × 1024² bytes),
+  // to one decimal under 10, rounded by `round` (Math.ceil, Math.floor; default the nearest).
+  t.size = (bytes, round = Math.round) => {
+    const [unit, per] = bytes < 1048576 ? ['kilobyte', 1024] : ['megabyte', 1048576];
+    const scale = bytes / per < 10 ? 10 : 1;
+    const n = round((bytes * scale) / per) / scale; // exact before rounding: `per` is a power of 2
+    return new Intl.NumberFormat(lang, { style: 'unit', unit, maximumFractionDigits: scale === 10 ? 1 : 0 }).format(n);
   };
   t.lang = lang;
   return t;

@@ -1,5 +1,6 @@
-// The search box's ways to take a picture: a file button, drag-and-drop onto the box, paste of
-// an image from the clipboard; and the chip that shows the chosen picture with a × to remove it.
+// The search element's ways to take a picture: a file button, drag-and-drop anywhere on the
+// element, paste of an image from the clipboard; and the chip that shows the chosen picture
+// with a × to remove it.
 //
 // The file input stays hidden behind a labelled button (its native control cannot be themed or
 // translated). Files come from the HTML drag-and-drop and clipboard models
@@ -20,9 +21,11 @@ function carriesFiles(event) {
 export class ImagePicker {
   /**
    * `onFile(file)`: a file was chosen, dropped or pasted (not necessarily an image: the owner
-   * checks); `onClear()`: the × was pressed. `dropTarget` takes drops and pastes.
+   * checks); `onClear()`: the × was pressed. `dropTarget` takes drops and pastes (the whole
+   * element: a file dropped anywhere else on it would make the browser leave the page to open
+   * it); `dropMark` carries `data-dropping` while a file is dragged over.
    */
-  constructor({ onFile, onClear, dropTarget }) {
+  constructor({ onFile, onClear, dropTarget, dropMark }) {
     this.url = null; // the chip's object URL, revoked when the picture goes
     this.fileInput = h('input', {
       type: 'file',
@@ -46,13 +49,13 @@ export class ImagePicker {
       if (!carriesFiles(event)) return; // text dragged into the box drops as usual
       event.preventDefault();
       event.dataTransfer.dropEffect = 'copy';
-      dropTarget.toggleAttribute('data-dropping', true);
+      dropMark.toggleAttribute('data-dropping', true);
     });
     dropTarget.addEventListener('dragleave', (event) => {
-      if (!dropTarget.contains(event.relatedTarget)) dropTarget.removeAttribute('data-dropping');
+      if (!dropTarget.contains(event.relatedTarget)) dropMark.removeAttribute('data-dropping');
     });
     dropTarget.addEventListener('drop', (event) => {
-      dropTarget.removeAttribute('data-dropping');
+      dropMark.removeAttribute('data-dropping');
       if (!carriesFiles(event)) return;
       event.preventDefault();
       const files = event.dataTransfer.files;
@@ -60,8 +63,12 @@ export class ImagePicker {
       if (file) onFile(file);
     });
     dropTarget.addEventListener('paste', (event) => {
-      // Only a pasted picture is ours; pasted words go into the box as usual.
-      const file = firstImage(event.clipboardData && event.clipboardData.files);
+      const data = event.clipboardData;
+      // Words copied from Word or Excel come with a picture of themselves too (image/png beside
+      // text/plain and text/html): whenever there are words, the paste is theirs and they go
+      // into the box as usual. Only a picture without words is ours.
+      if (!data || data.getData('text/plain').trim()) return;
+      const file = firstImage(data.files);
       if (!file) return;
       event.preventDefault();
       onFile(file);

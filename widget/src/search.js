@@ -2,7 +2,8 @@
 // (chosen, dropped or pasted) searches for pages that show it.
 //
 // Calls GET {src}/api/search?q=&mode=&limit=&page=&manifest=&scores= (the bookidx web contract).
-// Typing searches after a short pause; Enter searches at once; Escape clears. With a picture:
+// Typing searches after a short pause; Enter searches at once; Escape clears. With a picture,
+// typed words wait for Enter (each search posts the picture again and has the server re-rank):
 // POST {src}/api/search?rerank=true&limit=&page=&manifest= with the multipart fields `image`
 // and `q`, so the server checks the first hits against the picture (`inliers`). A server that
 // does not re-rank answers 400 naming `rerank`; the element then asks again without it, and
@@ -17,8 +18,15 @@ import { ImagePicker } from './picker.js';
 /** Pause after the last keystroke before a search starts, in milliseconds. */
 export const DEBOUNCE_MS = 300;
 
-/** Largest picture sent when there is no `max-upload` attribute: the server's default limit. */
+/** Largest request sent when there is no `max-upload` attribute: the server's default limit. */
 export const MAX_UPLOAD = 10 * 1024 * 1024;
+
+/**
+ * Part of `max-upload` kept for the multipart envelope around the picture (boundaries, part
+ * headers, file name, the words): the server's limit counts the whole request body, so a
+ * picture a few bytes under it would still be refused with a 413.
+ */
+export const ENVELOPE_BYTES = 16 * 1024;
 
 let serial = 0;
 
@@ -53,7 +61,8 @@ export class BookidxSearch extends BookidxResults {
         this.clearImage();
         this.input.focus(); // the × is gone: focus must not fall to the page
       },
-      dropTarget: this.form,
+      dropTarget: this, // the whole element, shadow tree included (its events reach the host)
+      dropMark: this.rootPart,
     });
     this.form.append(this.label, this.picker.chip, this.input, this.picker.button, this.submitButton, this.picker.fileInput);
     this.rootPart.prepend(this.form);
@@ -93,7 +102,7 @@ export class BookidxSearch extends BookidxResults {
     else this.removeAttribute('mode');
   }
 
-  /** Largest picture the element sends, in bytes (`max-upload`; default MAX_UPLOAD). */
+  /** Largest request the element sends, in bytes (`max-upload`; default MAX_UPLOAD). */
   get maxUpload() {
     const n = Number(this.getAttribute('max-upload'));
     return Number.isFinite(n) && n > 0 ? n : MAX_UPLOAD;
@@ -105,6 +114,11 @@ export class BookidxSearch extends BookidxResults {
   /** The picture being searched for (a Blob or File), or null. */
   get image() {
     return this.#image;
+  }
+  /** Largest picture sent, in bytes: `maxUpload` less the envelope (or a quarter of a limit under 64 KiB). */
+  get #largestImage() {
+    const max = this.maxUpload;
+    return max - Math.min(ENVELOPE_BYTES, Math.floor(max / 4));
   }
 
   /** Empty the box, drop the picture and the results, and stop any search in flight. */
@@ -118,20 +132,20 @@ export class BookidxSearch extends BookidxResults {
 
   /**
    * Search for pages showing the picture `blob` (a File or Blob), with the words in the box if
-   * any. A file that is not an image, or is over `max-upload` bytes, is not sent: the element
-   * says why (state "error", bookidx:error with status null).
+   * any. A file that is not an image, or too large for `max-upload` once wrapped in the
+   * request, is not sent: the element says why (state "error", bookidx:error with status null)
+   * and keeps the picture and hits it had.
    */
   searchImage(blob) {
     if (!(blob instanceof Blob)) throw new TypeError('searchImage() takes a File or Blob');
     if (blob.type && !blob.type.startsWith('image/')) {
-      this.#setImage(null);
       this.refuse((t) => t('notImage', { name: blob.name || blob.type }), 'image');
       return;
     }
-    if (blob.size > this.maxUpload) {
-      const max = this.maxUpload;
-      this.#setImage(null);
-      this.refuse((t) => t('tooLarge', { size: t.size(blob.size), limit: t.size(max) }), 'image');
+    const largest = this.#largestImage;
+    if (blob.size > largest) {
+      // Rounded apart (size up, limit down), so the two never read the same.
+      this.refuse((t) => t('tooLarge', { size: t.size(blob.size, Math.ceil), limit: t.size(largest, Math.floor) }), 'image');
       return;
     }
     this.#setImage(blob);
@@ -143,6 +157,7 @@ export class BookidxSearch extends BookidxResults {
   clearImage() {
     if (!this.#image) return;
     this.#setImage(null);
+    this.#commitTyping(); // words typed beside the picture waited for Enter; now they count
     this.restart();
   }
 
@@ -216,7 +231,9 @@ export class BookidxSearch extends BookidxResults {
 
   #setImage(blob) {
     this.#image = blob;
-    this.picker.show(blob);
+    // An object URL lives until revoked: only a connected element shows one, as
+    // disconnectedCallback revokes it and connectedCallback makes it again.
+    this.picker.show(this.isConnected ? blob : null);
   }
 
   /** Take words typed but not yet searched for (the pause not over) into `q` now. */
@@ -228,6 +245,9 @@ export class BookidxSearch extends BookidxResults {
 
   #typed() {
     clearTimeout(this.#timer);
+    // With a picture every search uploads it again and has the server re-rank: the words wait
+    // for Enter or the Search button.
+    if (this.#image) return;
     this.#timer = setTimeout(() => {
       this.q = this.input.value.trim();
     }, DEBOUNCE_MS);

@@ -36,7 +36,7 @@ button {
   border: 1px solid var(--_accent); background: var(--_bg); color: var(--_accent);
 }
 button[part~="submit"] { background: var(--_accent); color: var(--_on-accent); }
-form[data-dropping] { outline: 2px dashed var(--_accent); outline-offset: 4px; border-radius: var(--_radius); }
+[part~="root"][data-dropping] { outline: 2px dashed var(--_accent); outline-offset: 4px; border-radius: var(--_radius); }
 .chip {
   display: inline-flex; align-items: center; gap: 0.25rem; padding: 0.2rem;
   border: 1px solid var(--_border); border-radius: var(--_radius); background: var(--_card);

@@ -148,10 +148,13 @@ function translator(tag) {
   };
   t.number = (x, digits) =>
     new Intl.NumberFormat(lang, { minimumFractionDigits: digits, maximumFractionDigits: digits }).format(x);
-  // A file size in binary units, as the server's limits are counted (10 MB = 10 × 1024² bytes).
-  t.size = (bytes) => {
-    const [unit, n] = bytes < 1048576 ? ['kilobyte', bytes / 1024] : ['megabyte', bytes / 1048576];
-    return new Intl.NumberFormat(lang, { style: 'unit', unit, maximumFractionDigits: n < 10 ? 1 : 0 }).format(n);
+  // A file size in binary units, as the server's limits are counted (10 MB = 10 × 1024² bytes),
+  // to one decimal under 10, rounded by `round` (Math.ceil, Math.floor; default the nearest).
+  t.size = (bytes, round = Math.round) => {
+    const [unit, per] = bytes < 1048576 ? ['kilobyte', 1024] : ['megabyte', 1048576];
+    const scale = bytes / per < 10 ? 10 : 1;
+    const n = round((bytes * scale) / per) / scale; // exact before rounding: `per` is a power of 2
+    return new Intl.NumberFormat(lang, { style: 'unit', unit, maximumFractionDigits: scale === 10 ? 1 : 0 }).format(n);
   };
   t.lang = lang;
   return t;
@@ -308,7 +311,7 @@ button {
   border: 1px solid var(--_accent); background: var(--_bg); color: var(--_accent);
 }
 button[part~="submit"] { background: var(--_accent); color: var(--_on-accent); }
-form[data-dropping] { outline: 2px dashed var(--_accent); outline-offset: 4px; border-radius: var(--_radius); }
+[part~="root"][data-dropping] { outline: 2px dashed var(--_accent); outline-offset: 4px; border-radius: var(--_radius); }
 .chip {
   display: inline-flex; align-items: center; gap: 0.25rem; padding: 0.2rem;
   border: 1px solid var(--_border); border-radius: var(--_radius); background: var(--_card);
@@ -717,15 +720,15 @@ class BookidxResults extends HTMLElement {
   }
 
   /**
-   * Stop, show no hits and say why, without asking the server: `message(t)` is the reason in
-   * the interface language (a file the browser will not send). Emits bookidx:error with status
-   * null.
+   * Say why the browser did not send a request, without asking the server: `message(t)` is the
+   * reason in the interface language (a file it will not send). The hits shown, their page and
+   * any search in flight stay as they were: state "error" until the next change of state.
+   * Emits bookidx:error with status null.
    */
   refuse(message, parameter = null) {
-    this.#abort();
     this.#error = new ApiError(null, '', parameter);
     this.#refusal = message;
-    this.#show('error', [], null);
+    this.#setState('error');
     this.#emit('error', { url: null, status: null, detail: message(this.#t), parameter });
   }
 
@@ -826,7 +829,9 @@ class BookidxResults extends HTMLElement {
     // Trying again cannot help a file the browser refused to send.
     this.retryButton.hidden = this.#state !== 'error' || Boolean(this.#refusal);
     const paged = this.#page > 1 || this.#more;
-    this.pager.hidden = !paged || this.#state === 'error' || this.#state === 'idle';
+    // After a refusal the hits it kept are still paged.
+    const shown = this.#state === 'error' ? this.#hits.length > 0 : this.#state !== 'idle';
+    this.pager.hidden = !paged || !shown;
     this.previousButton.disabled = this.#page <= 1;
     this.nextButton.disabled = !this.#more;
     this.pageNumber.textContent = t('pageNumber', { n: this.#page });
@@ -873,8 +878,9 @@ class BookidxResults extends HTMLElement {
 }
 
 // ---- widget/src/picker.js ----
-// The search box's ways to take a picture: a file button, drag-and-drop onto the box, paste of
-// an image from the clipboard; and the chip that shows the chosen picture with a × to remove it.
+// The search element's ways to take a picture: a file button, drag-and-drop anywhere on the
+// element, paste of an image from the clipboard; and the chip that shows the chosen picture
+// with a × to remove it.
 //
 // The file input stays hidden behind a labelled button (its native control cannot be themed or
 // translated). Files come from the HTML drag-and-drop and clipboard models
@@ -894,9 +900,11 @@ function carriesFiles(event) {
 class ImagePicker {
   /**
    * `onFile(file)`: a file was chosen, dropped or pasted (not necessarily an image: the owner
-   * checks); `onClear()`: the × was pressed. `dropTarget` takes drops and pastes.
+   * checks); `onClear()`: the × was pressed. `dropTarget` takes drops and pastes (the whole
+   * element: a file dropped anywhere else on it would make the browser leave the page to open
+   * it); `dropMark` carries `data-dropping` while a file is dragged over.
    */
-  constructor({ onFile, onClear, dropTarget }) {
+  constructor({ onFile, onClear, dropTarget, dropMark }) {
     this.url = null; // the chip's object URL, revoked when the picture goes
     this.fileInput = h('input', {
       type: 'file',
@@ -920,13 +928,13 @@ class ImagePicker {
       if (!carriesFiles(event)) return; // text dragged into the box drops as usual
       event.preventDefault();
       event.dataTransfer.dropEffect = 'copy';
-      dropTarget.toggleAttribute('data-dropping', true);
+      dropMark.toggleAttribute('data-dropping', true);
     });
     dropTarget.addEventListener('dragleave', (event) => {
-      if (!dropTarget.contains(event.relatedTarget)) dropTarget.removeAttribute('data-dropping');
+      if (!dropTarget.contains(event.relatedTarget)) dropMark.removeAttribute('data-dropping');
     });
     dropTarget.addEventListener('drop', (event) => {
-      dropTarget.removeAttribute('data-dropping');
+      dropMark.removeAttribute('data-dropping');
       if (!carriesFiles(event)) return;
       event.preventDefault();
       const files = event.dataTransfer.files;
@@ -934,8 +942,12 @@ class ImagePicker {
       if (file) onFile(file);
     });
     dropTarget.addEventListener('paste', (event) => {
-      // Only a pasted picture is ours; pasted words go into the box as usual.
-      const file = firstImage(event.clipboardData && event.clipboardData.files);
+      const data = event.clipboardData;
+      // Words copied from Word or Excel come with a picture of themselves too (image/png beside
+      // text/plain and text/html): whenever there are words, the paste is theirs and they go
+      // into the box as usual. Only a picture without words is ours.
+      if (!data || data.getData('text/plain').trim()) return;
+      const file = firstImage(data.files);
       if (!file) return;
       event.preventDefault();
       onFile(file);
@@ -967,7 +979,8 @@ class ImagePicker {
 // (chosen, dropped or pasted) searches for pages that show it.
 //
 // Calls GET {src}/api/search?q=&mode=&limit=&page=&manifest=&scores= (the bookidx web contract).
-// Typing searches after a short pause; Enter searches at once; Escape clears. With a picture:
+// Typing searches after a short pause; Enter searches at once; Escape clears. With a picture,
+// typed words wait for Enter (each search posts the picture again and has the server re-rank):
 // POST {src}/api/search?rerank=true&limit=&page=&manifest= with the multipart fields `image`
 // and `q`, so the server checks the first hits against the picture (`inliers`). A server that
 // does not re-rank answers 400 naming `rerank`; the element then asks again without it, and
@@ -978,8 +991,15 @@ class ImagePicker {
 /** Pause after the last keystroke before a search starts, in milliseconds. */
 const DEBOUNCE_MS = 300;
 
-/** Largest picture sent when there is no `max-upload` attribute: the server's default limit. */
+/** Largest request sent when there is no `max-upload` attribute: the server's default limit. */
 const MAX_UPLOAD = 10 * 1024 * 1024;
+
+/**
+ * Part of `max-upload` kept for the multipart envelope around the picture (boundaries, part
+ * headers, file name, the words): the server's limit counts the whole request body, so a
+ * picture a few bytes under it would still be refused with a 413.
+ */
+const ENVELOPE_BYTES = 16 * 1024;
 
 let serial = 0;
 
@@ -1014,7 +1034,8 @@ class BookidxSearch extends BookidxResults {
         this.clearImage();
         this.input.focus(); // the × is gone: focus must not fall to the page
       },
-      dropTarget: this.form,
+      dropTarget: this, // the whole element, shadow tree included (its events reach the host)
+      dropMark: this.rootPart,
     });
     this.form.append(this.label, this.picker.chip, this.input, this.picker.button, this.submitButton, this.picker.fileInput);
     this.rootPart.prepend(this.form);
@@ -1054,7 +1075,7 @@ class BookidxSearch extends BookidxResults {
     else this.removeAttribute('mode');
   }
 
-  /** Largest picture the element sends, in bytes (`max-upload`; default MAX_UPLOAD). */
+  /** Largest request the element sends, in bytes (`max-upload`; default MAX_UPLOAD). */
   get maxUpload() {
     const n = Number(this.getAttribute('max-upload'));
     return Number.isFinite(n) && n > 0 ? n : MAX_UPLOAD;
@@ -1066,6 +1087,11 @@ class BookidxSearch extends BookidxResults {
   /** The picture being searched for (a Blob or File), or null. */
   get image() {
     return this.#image;
+  }
+  /** Largest picture sent, in bytes: `maxUpload` less the envelope (or a quarter of a limit under 64 KiB). */
+  get #largestImage() {
+    const max = this.maxUpload;
+    return max - Math.min(ENVELOPE_BYTES, Math.floor(max / 4));
   }
 
   /** Empty the box, drop the picture and the results, and stop any search in flight. */
@@ -1079,20 +1105,20 @@ class BookidxSearch extends BookidxResults {
 
   /**
    * Search for pages showing the picture `blob` (a File or Blob), with the words in the box if
-   * any. A file that is not an image, or is over `max-upload` bytes, is not sent: the element
-   * says why (state "error", bookidx:error with status null).
+   * any. A file that is not an image, or too large for `max-upload` once wrapped in the
+   * request, is not sent: the element says why (state "error", bookidx:error with status null)
+   * and keeps the picture and hits it had.
    */
   searchImage(blob) {
     if (!(blob instanceof Blob)) throw new TypeError('searchImage() takes a File or Blob');
     if (blob.type && !blob.type.startsWith('image/')) {
-      this.#setImage(null);
       this.refuse((t) => t('notImage', { name: blob.name || blob.type }), 'image');
       return;
     }
-    if (blob.size > this.maxUpload) {
-      const max = this.maxUpload;
-      this.#setImage(null);
-      this.refuse((t) => t('tooLarge', { size: t.size(blob.size), limit: t.size(max) }), 'image');
+    const largest = this.#largestImage;
+    if (blob.size > largest) {
+      // Rounded apart (size up, limit down), so the two never read the same.
+      this.refuse((t) => t('tooLarge', { size: t.size(blob.size, Math.ceil), limit: t.size(largest, Math.floor) }), 'image');
       return;
     }
     this.#setImage(blob);
@@ -1104,6 +1130,7 @@ class BookidxSearch extends BookidxResults {
   clearImage() {
     if (!this.#image) return;
     this.#setImage(null);
+    this.#commitTyping(); // words typed beside the picture waited for Enter; now they count
     this.restart();
   }
 
@@ -1177,7 +1204,9 @@ class BookidxSearch extends BookidxResults {
 
   #setImage(blob) {
     this.#image = blob;
-    this.picker.show(blob);
+    // An object URL lives until revoked: only a connected element shows one, as
+    // disconnectedCallback revokes it and connectedCallback makes it again.
+    this.picker.show(this.isConnected ? blob : null);
   }
 
   /** Take words typed but not yet searched for (the pause not over) into `q` now. */
@@ -1189,6 +1218,9 @@ class BookidxSearch extends BookidxResults {
 
   #typed() {
     clearTimeout(this.#timer);
+    // With a picture every search uploads it again and has the server re-rank: the words wait
+    // for Enter or the Search button.
+    if (this.#image) return;
     this.#timer = setTimeout(() => {
       this.q = this.input.value.trim();
     }, DEBOUNCE_MS);
