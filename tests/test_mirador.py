@@ -26,7 +26,7 @@ from bookidx.config import IndexConfig
 from bookidx.embed import load_embedder
 from bookidx.manifests import save_manifest, slug
 from bookidx.store import Index
-from bookidx.web.serve import make_server
+from bookidx.web.serve import make_server, shutdown
 from iiifserver import CHAPBOOK_PAGES, chapbook_iiif  # noqa: F401  (chapbook_iiif: fixture)
 from npmdeps import MIRADOR_DIR, node_modules
 
@@ -96,7 +96,7 @@ def bookidx_server(chapbook_iiif, tmp_path_factory):  # noqa: F811
     try:
         yield f"http://127.0.0.1:{server.effective_port}", doc
     finally:
-        server.close()
+        shutdown(server)
         thread.join(timeout=5)
 
 

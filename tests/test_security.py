@@ -32,7 +32,7 @@ from PIL import Image
 
 from bookidx.embed import load_embedder
 from bookidx.store import Index
-from bookidx.web.serve import create_app, make_server
+from bookidx.web.serve import create_app, make_server, shutdown
 from webindex import build_index, chapbook_regions, crop
 
 UPLOAD_LIMIT = 200_000
@@ -100,7 +100,7 @@ def served(index_dir, probe):
     """Default settings except a small upload limit and an allow-list of the probe's /ok/."""
     server, thread, base = serve(index_dir, max_upload_bytes=UPLOAD_LIMIT, fetch_allowlist=[f"{probe.base}/ok/"])
     yield base
-    server.close()
+    shutdown(server)
     thread.join(5)
 
 
@@ -109,7 +109,7 @@ def plain(index_dir):
     """``bookidx serve`` with every default."""
     server, thread, base = serve(index_dir)
     yield base
-    server.close()
+    shutdown(server)
     thread.join(5)
 
 
@@ -299,7 +299,7 @@ def test_cors_is_off_by_default_and_only_for_configured_origins(plain, index_dir
         bad = requests.get(base + "/bookidx/api/search?q=ship", timeout=10, headers=evil)
         assert "Access-Control-Allow-Origin" not in bad.headers and "Origin" in bad.headers["Vary"]
     finally:
-        server.close()
+        shutdown(server)
         thread.join(5)
 
 

@@ -17,7 +17,7 @@ from PIL import Image
 
 from bookidx.embed import load_embedder
 from bookidx.errors import ConfigError
-from bookidx.web.serve import make_server
+from bookidx.web.serve import make_server, shutdown
 from webindex import SHIP, TWIN_A, TWIN_B, build_index, chapbook_regions, crop
 
 
@@ -47,7 +47,7 @@ def served(index_dir):
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     yield base
-    server.close()
+    shutdown(server)
     thread.join(5)
     assert not thread.is_alive()
 

@@ -40,7 +40,7 @@ def make_server(
     index_dir: str, host: str = "127.0.0.1", port: int = 8000, threads: int = 8,
     cors_origins: Iterable[str] = (), **config: Any,
 ) -> Any:
-    """A ready waitress server (not yet running); ``.run()`` serves, ``.close()`` stops it.
+    """A ready waitress server (not yet running); ``.run()`` serves until :func:`shutdown`.
 
     ``port=0`` picks a free port; the bound one is ``server.effective_port``.
     """
@@ -52,6 +52,21 @@ def make_server(
     # JSON 413 for uploads over BOOKIDX_MAX_UPLOAD_BYTES applies below this backstop.
     body_limit = 2 * upload + 65536
     return create_server(app, host=host, port=port, threads=threads, ident="bookidx", max_request_body_size=body_limit)
+
+
+def shutdown(server: Any) -> None:
+    """Stop a server that :func:`make_server` made and another thread ``.run()`` s; thread-safe.
+
+    Waitress's ``close()`` from another thread closes sockets its loop may be waiting on in
+    ``select`` (EBADF in the serving thread). Instead the loop is woken through its trigger and
+    closes every socket itself, so ``run()`` returns; then the worker threads are stopped.
+    """
+    def close_all() -> None:  # runs in the serving thread, between two selects
+        for channel in list(server._map.values()):
+            channel.close()
+
+    server.trigger.pull_trigger(close_all)
+    server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
 
 
 def serve(
