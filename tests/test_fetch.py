@@ -570,6 +570,31 @@ def test_cache_shared_by_processes_stays_near_its_bound(server, tmp_path):
     assert 0 < sum(files.values()) <= 1.3 * bound  # each process overruns by at most a tenth
 
 
+def test_a_body_written_during_a_walk_is_evicted_for(tmp_path):
+    # Another thread's write lands after the walk listed the folder: the walker must walk
+    # again, or the folder stays over its bound until some later write.
+    from bookidx.fetchcache import DiskCache
+
+    cache = DiskCache(tmp_path, max_bytes=3000)
+    for i in range(3):
+        cache.write(f"https://x.org/{i}", b"a" * 1000)
+    listing, walks = cache._entries, []
+
+    def entries():
+        listed = list(listing())
+        walks.append(len(listed))
+        if len(walks) == 1:  # the first walk: a late body arrives from another thread
+            late = threading.Thread(target=cache.write, args=("https://x.org/late", b"b" * 1500))
+            late.start()
+            late.join()
+        return iter(listed)
+
+    cache._entries = entries
+    cache.write("https://x.org/3", b"a" * 1000)
+    assert len(walks) == 2 and sum(_cached(tmp_path).values()) <= 3000
+    assert cache.read("https://x.org/late") is not None  # the newest stays
+
+
 def test_eviction_skips_files_another_process_removed(server, tmp_path, monkeypatch):
     urls = [server.script(f"/v{i}", ("ok",)) for i in range(8)]
     with fast(cache_dir=tmp_path, cache_max_bytes=100 * len(BODY)) as f:

@@ -52,7 +52,8 @@ class DiskCache:
         self.folder = Path(folder)
         self.max_bytes = max_bytes or None
         self._lock = threading.Lock()
-        self._evicting = threading.Lock()
+        self._walking = False  # a thread of this process is walking (and evicting)
+        self._again = False  # a write came during that walk: the walker walks once more
         self._scanned: int | None = None  # bytes found by the last walk; None: not walked yet
         self._written = 0  # bytes this object wrote since that walk
 
@@ -99,17 +100,29 @@ class DiskCache:
             self._added(len(data))
 
     def _added(self, size: int) -> None:
+        bound = self.max_bytes or 0
         with self._lock:
             self._written += size
-            bound = self.max_bytes or 0
-            due = (self._scanned is None or self._scanned + self._written > bound
-                   or self._written > bound * _RESCAN)
-        # One walk at a time per process; a thread that finds one running goes on with its work.
-        if due and self._evicting.acquire(blocking=False):
-            try:
+            if not (self._scanned is None or self._scanned + self._written > bound
+                    or self._written > bound * _RESCAN):
+                return
+            # One walk at a time per process: a thread that finds one running goes on with its
+            # work, and the walker walks again, since the file it just wrote may have come after
+            # the walk listed the folder (else the last writes of a busy moment stay over).
+            if self._walking:
+                self._again = True
+                return
+            self._walking = True
+        try:
+            while True:
                 self._evict()
-            finally:
-                self._evicting.release()
+                with self._lock:  # only writes during the walk make another (a read-only
+                    if not self._again:  # folder that stays over its bound must not spin)
+                        break
+                    self._again = False
+        finally:
+            with self._lock:
+                self._walking = False
 
     def _evict(self) -> None:
         """Walk the folder; if it holds more than the bound, remove the least recently used."""
