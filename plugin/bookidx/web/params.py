@@ -108,10 +108,10 @@ def mode(args: Mapping[str, Any]) -> str:
 
 def text(args: Mapping[str, Any]) -> str | None:
     """``q``, stripped; None when absent or blank."""
-    value = (args.get("q") or "").strip()
-    if len(value) > MAX_QUERY_CHARS:
+    value = args.get("q") or ""
+    if len(value) > MAX_QUERY_CHARS:  # as sent, as the OpenAPI maxLength says (not after strip)
         raise BadRequest(f"q must be at most {MAX_QUERY_CHARS} characters", "q")
-    return value or None
+    return value.strip() or None
 
 
 def key(raw: str, parameter: str, *, missing: type[Exception] = BadRequest) -> int:
