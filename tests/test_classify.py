@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import sqlite3
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -281,19 +282,26 @@ def halves(tmp_path, name: str, vertical: bool, seed: int) -> str:
     return str(path)
 
 
-def test_index_drops_the_classes_asked_and_labels_the_rest(tmp_path):
-    model = load_embedder("test-pixels")
+def junk_classifier_and_pages(tmp_path, model) -> tuple[Classifier, Path]:
+    """A classifier trained to tell "segmentation-anomaly" (dark left half) from "illustration"
+    (dark top half), saved as junk.json, and a folder of five pages: three of the first kind
+    (p0-p2), two of the second (p3, p4)."""
     examples = tmp_path / "examples"
     examples.mkdir()
     train_images = [halves(examples, f"{i}.png", vertical=i % 2 == 0, seed=i) for i in range(8)]
     vectors = model.embed_images([Image.open(p).convert("RGB") for p in train_images])
     classifier, _ = train(vectors, ["segmentation-anomaly" if i % 2 == 0 else "illustration" for i in range(8)], model.info, folds=2)
     classifier.save(tmp_path / "junk.json")
-
     pages = tmp_path / "pages"
     pages.mkdir()
-    for i in range(5):  # three "text" pages (dark left half), two "pictures" (dark top half)
+    for i in range(5):
         halves(pages, f"p{i}.png", vertical=i < 3, seed=100 + i)
+    return classifier, pages
+
+
+def test_index_drops_the_classes_asked_and_labels_the_rest(tmp_path):
+    model = load_embedder("test-pixels")
+    classifier, pages = junk_classifier_and_pages(tmp_path, model)
     config = IndexConfig(model="test-pixels", drop_classes=("segmentation-anomaly",), classifier=str(tmp_path / "junk.json"))
     summary = index([str(pages)], tmp_path / "idx", config)
     assert (summary.found, summary.filtered, summary.indexed) == (5, 3, 2)
@@ -317,16 +325,7 @@ def test_dropped_items_are_not_embedded_again_until_the_drop_set_or_the_classifi
     embedded: list[int] = []  # rows the model was asked to embed, per run
     real = model.embed_arrays
     model.embed_arrays = lambda batch: (embedded.append(len(batch)), real(batch))[1]
-    examples = tmp_path / "examples"
-    examples.mkdir()
-    train_images = [halves(examples, f"{i}.png", vertical=i % 2 == 0, seed=i) for i in range(8)]
-    vectors = model.embed_images([Image.open(p).convert("RGB") for p in train_images])
-    classifier, _ = train(vectors, ["segmentation-anomaly" if i % 2 == 0 else "illustration" for i in range(8)], model.info, folds=2)
-    classifier.save(tmp_path / "junk.json")
-    pages = tmp_path / "pages"
-    pages.mkdir()
-    for i in range(5):  # three "text" pages, two "pictures"
-        halves(pages, f"p{i}.png", vertical=i < 3, seed=100 + i)
+    classifier, pages = junk_classifier_and_pages(tmp_path, model)
 
     def run(*drop: str, classifier: str = "junk.json"):
         embedded.clear()
