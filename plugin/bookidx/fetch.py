@@ -253,8 +253,6 @@ class Fetcher:
                 self._count(retries=1)
                 if self._closed.wait(delay):
                     raise FetchError(f"fetcher closed while retrying ({reason})", parameter=url)
-            elif clock.left() <= 0:  # a redirect hop after the time is up
-                raise self._expired(url, f"before requesting {hop}")
             queued = time.monotonic()
             try:
                 with self._slot(host):
@@ -268,7 +266,7 @@ class Fetcher:
     def _attempt(self, hop: str, url: str, clock: _Clock) -> bytes | _Redirect:
         """One request. Raises _Transient for what a retry may cure, BookidxError otherwise."""
         left = clock.left()
-        if left <= 0:  # a retry wait or a host slot can overrun; requests refuses a timeout <= 0
+        if left <= 0:  # a later redirect hop, or a retry wait that overslept (requests refuses a timeout <= 0)
             raise self._expired(url, f"before requesting {hop}")
         self._count(requests=1)
         timeout = (min(self.timeout[0], left), min(self.timeout[1], left))
