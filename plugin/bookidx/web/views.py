@@ -30,7 +30,6 @@ from .state import (
     hit_json,
     model_loaded,
     region_json,
-    rerank_depth,
     setting,
     thumbnail,
 )
@@ -233,7 +232,7 @@ def _results(
             collapse=collapse,
         )
         if reranker is not None:
-            checked = rerank_search(current_index(), query, current_embedder, reranker, depth=rerank_depth())
+            checked = rerank_search(current_index(), query, current_embedder, reranker)  # its depth: the setting
             hits = [(c.hit, c.inliers) for c in checked]
         else:
             hits = [(hit, None) for hit in run(current_index(), query, current_embedder)]
