@@ -105,9 +105,9 @@ def page(ranked: Callable[[int], list[T]], query: Query, hit: Callable[[T], Hit]
     ``COLLAPSE_DEPTH`` times the page depth has been read.
     """
     want = query.offset + query.limit
-    if not query.collapse:
-        return ranked(max(want, start or 0))[query.offset : want]
     depth = max(want, start or 0)
+    if not query.collapse:
+        return ranked(depth)[query.offset : want]
     while True:
         entries = ranked(depth)
         kept = {id(h) for h in collapse([hit(e) for e in entries])}
