@@ -1,9 +1,10 @@
 """All of bookidx's HTTP: one pooled session, polite per-host limits, retries and a disk cache.
 
-Retries follow HTTP semantics (RFC 9110 §15.6 server errors, §10.2.3 ``Retry-After``; RFC 6585
-§4 429 Too Many Requests): connection errors, timeouts, 5xx (except 501), 408, 429 and bodies
-cut short (fewer bytes than ``Content-Length``) are retried with exponential backoff and jitter;
-429 and 503 wait for ``Retry-After`` (seconds or an HTTP date), capped. Other 4xx fail at once.
+Implements an HTTP/1.1 client's side of RFC 9110: §15.4 redirects (followed here, hop by hop),
+§8.6 ``Content-Length`` (a body with fewer bytes was cut short) and the retry semantics of
+:mod:`bookidx.fetchretry` (§15.6 server errors, §10.2.3 ``Retry-After``; RFC 6585 §4 429):
+connection errors, timeouts, 5xx (except 501), 408, 429 and bodies cut short are retried with
+exponential backoff and jitter; 429 and 503 wait for ``Retry-After``, capped. Other 4xx fail at once.
 
 Digitisation servers are shared infrastructure, so at most ``per_host`` requests go to one
 host at a time, however many worker threads ask. A re-run fetches nothing twice: with a
@@ -29,15 +30,12 @@ paths and ``file://`` URIs alike (the latter two through the adapters' one local
 
 from __future__ import annotations
 
-import email.utils
 import logging
 import math
-import random
 import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterator
 from urllib.parse import urljoin, urlsplit
@@ -50,6 +48,9 @@ from . import __version__
 from .adapters.uris import read_local, scheme
 from .errors import FetchError, PayloadTooLarge
 from .fetchcache import DiskCache
+from .fetchretry import Transient, attempts, delay, parse_retry_after, transient
+
+__all__ = ["PROJECT_URL", "USER_AGENT", "FetchStats", "Fetcher", "parse_retry_after"]
 
 log = logging.getLogger("bookidx.fetch")
 
@@ -78,15 +79,6 @@ class _Redirect:
     """An attempt was answered with a redirect to ``location`` (absolute)."""
 
     location: str
-
-
-class _Transient(Exception):
-    """An attempt failed in a way worth retrying; ``retry_after`` is the server's wish (s)."""
-
-    def __init__(self, reason: str, retry_after: float | None = None):
-        super().__init__(reason)
-        self.reason = reason
-        self.retry_after = retry_after
 
 
 class _Clock:
@@ -241,30 +233,32 @@ class Fetcher:
         reason, wait = "", None
         for attempt in range(self.retries + 1):
             if attempt:
-                delay, left = self._delay(attempt, wait), clock.left()
+                pause = delay(attempt, wait, backoff=self.backoff, max_backoff=self.max_backoff,
+                              max_retry_after=self.max_retry_after)
+                left = clock.left()
                 if left <= 0:
-                    raise self._expired(url, f"after {_attempts(attempt)} (last: {reason})")
-                if delay >= left:  # waiting would only end in failure: say so now
+                    raise self._expired(url, f"after {attempts(attempt)} (last: {reason})")
+                if pause >= left:  # waiting would only end in failure: say so now
                     asked = "Retry-After" if wait is not None else "backoff"
                     raise FetchError(
                         f"deadline of {self.deadline:g} s would pass before the next attempt "
-                        f"({reason}; {asked} {delay:.1f} s, {left:.1f} s left; {_attempts(attempt)} made)",
+                        f"({reason}; {asked} {pause:.1f} s, {left:.1f} s left; {attempts(attempt)} made)",
                         parameter=url)
                 self._count(retries=1)
-                if self._closed.wait(delay):
+                if self._closed.wait(pause):
                     raise FetchError(f"fetcher closed while retrying ({reason})", parameter=url)
             queued = time.monotonic()
             try:
                 with self._slot(host):
                     clock.extend(time.monotonic() - queued)
                     return self._attempt(hop, url, clock)
-            except _Transient as t:
+            except Transient as t:
                 reason, wait = t.reason, t.retry_after
                 log.info("%s: %s (attempt %d of %d)", hop, reason, attempt + 1, self.retries + 1)
-        raise FetchError(f"{reason} (after {_attempts(self.retries + 1)})", parameter=url)
+        raise FetchError(f"{reason} (after {attempts(self.retries + 1)})", parameter=url)
 
     def _attempt(self, hop: str, url: str, clock: _Clock) -> bytes | _Redirect:
-        """One request. Raises _Transient for what a retry may cure, BookidxError otherwise."""
+        """One request. Raises Transient for what a retry may cure, BookidxError otherwise."""
         left = clock.left()
         if left <= 0:  # a later redirect hop, or a retry wait that overslept (requests refuses a timeout <= 0)
             raise self._expired(url, f"before requesting {hop}")
@@ -273,11 +267,11 @@ class Fetcher:
         try:
             resp = self._session.get(hop, timeout=timeout, stream=True, allow_redirects=False)
         except requests.Timeout as e:
-            raise _Transient(f"timed out: {_why(e)}") from None
+            raise Transient(f"timed out: {_why(e)}") from None
         except requests.exceptions.SSLError as e:  # a bad certificate stays bad
             raise FetchError(f"TLS error: {_why(e)}", parameter=url) from None
         except requests.ConnectionError as e:
-            raise _Transient(f"connection failed: {_why(e)}") from None
+            raise Transient(f"connection failed: {_why(e)}") from None
         except requests.RequestException as e:  # invalid URL, too many redirects
             raise FetchError(f"{type(e).__name__}: {e}", parameter=url) from None
         with resp:
@@ -285,11 +279,9 @@ class Fetcher:
             if location is not None:
                 return _Redirect(urljoin(hop, location))
             status = f"HTTP {resp.status_code} {resp.reason or ''}".rstrip()
-            if resp.status_code in (408, 429) or (resp.status_code >= 500 and resp.status_code != 501):
-                wait = None
-                if resp.status_code in (429, 503):
-                    wait = parse_retry_after(resp.headers.get("Retry-After"))
-                raise _Transient(status, retry_after=wait)
+            failure = transient(resp.status_code, status, resp.headers.get("Retry-After"))
+            if failure is not None:
+                raise failure
             if resp.status_code >= 400:
                 raise FetchError(status, parameter=url)
             declared = _int_or_none(resp.headers.get("Content-Length"))
@@ -301,7 +293,7 @@ class Fetcher:
                 self._read_body(resp, body, url, status, clock)
             except (urllib3.exceptions.ProtocolError, urllib3.exceptions.ReadTimeoutError,
                     urllib3.exceptions.SSLError) as e:
-                raise _Transient(f"{status} body cut short after {len(body)} bytes: {_why(e)}") from None
+                raise Transient(f"{status} body cut short after {len(body)} bytes: {_why(e)}") from None
             except urllib3.exceptions.HTTPError as e:  # a body that does not decode (bad gzip) stays bad
                 raise FetchError(f"{status} body unreadable: {type(e).__name__}: {_why(e)}",
                                  parameter=url) from None
@@ -310,7 +302,7 @@ class Fetcher:
             # urllib3 counts bytes on the wire (before gzip decoding), as Content-Length does.
             wire = resp.raw.tell() if hasattr(resp.raw, "tell") else len(body)
             if declared is not None and wire != declared:
-                raise _Transient(f"{status} body cut short: {wire} of {declared} bytes")
+                raise Transient(f"{status} body cut short: {wire} of {declared} bytes")
             return bytes(body)
 
     def _read_body(self, resp: requests.Response, body: bytearray, url: str, status: str,
@@ -349,14 +341,6 @@ class Fetcher:
         with slot:
             yield
 
-    def _delay(self, attempt: int, retry_after: float | None) -> float:
-        """Seconds to wait before retry ``attempt`` (1-based): Retry-After, else backoff."""
-        if retry_after is not None:
-            return min(max(retry_after, 0.0), self.max_retry_after)
-        delay = min(self.backoff * 2 ** (attempt - 1), self.max_backoff)
-        # Jitter spreads the retries of many workers so they do not hit the server in step.
-        return delay * random.uniform(0.5, 1.0)
-
     def _count(self, **deltas: int) -> None:
         with self._lock:
             for name, delta in deltas.items():
@@ -367,27 +351,6 @@ class Fetcher:
     def cache_path(self, url: str) -> Path | None:
         """Where the body of ``url`` is (or would be) cached; None without a cache."""
         return self._cache.path(url) if self._cache is not None else None
-
-
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header: delay-seconds or an HTTP date (RFC 9110 §10.2.3)."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    now_dt = datetime.fromtimestamp(time.time() if now is None else now, timezone.utc)
-    return max(0.0, (when - now_dt).total_seconds())
-
-
-def _attempts(n: int) -> str:
-    return f"{n} attempt{'s' if n != 1 else ''}"
 
 
 def _int_or_none(value: str | None) -> int | None:
