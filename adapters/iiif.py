@@ -4,9 +4,8 @@ Implements what an image indexer needs from
 Presentation 3.0 (https://iiif.io/api/presentation/3.0/): §3 resource types (Collection,
 Manifest, Canvas, Annotation, Choice, SpecificResource), §3.2 ``seeAlso``/``rendering``, §4.4
 language maps; Presentation 2.1 (https://iiif.io/api/presentation/2.1/) §5: sequences, canvases,
-``images`` annotations, ``oa:Choice``, ``collections``/``manifests``/``members``; and the image
-service of a painted image in all three Image API versions (1.1 ``@context``/``profile``, 2.x
-``@context``/``profile``, 3.0 and 2.x-in-Presentation-3 ``type`` ``ImageService2``/``3``).
+``images`` annotations, ``oa:Choice``, ``collections``/``manifests``/``members``. The image
+service of a painted image (Image API 1.1, 2.x and 3.0) is read by :mod:`.imageservice`.
 
 Decisions:
 
@@ -41,10 +40,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from bookidx.errors import SourceError
-from bookidx.iiif_image import service_base
 
+from .imageservice import painted_image
 from .jsonld import TEMPLATE, as_list, canvases, id_of, plain_text, type_of
-from .records import MAX_PIXELS, Book, Box, ImageRef, Page, Problem, Report, non_negative_int
+from .records import MAX_PIXELS, Book, Box, Page, Problem, Report, non_negative_int
 
 
 @dataclass(frozen=True)
@@ -68,7 +67,6 @@ class ManifestInfo:
 
 
 _XYWH = re.compile(r"xywh=(?:pixel:)?(-?\d+(?:\.\d+)?),(-?\d+(?:\.\d+)?),(\d+(?:\.\d+)?),(\d+(?:\.\d+)?)", re.A)
-_IMAGE_API = re.compile(r"iiif\.io/api/image/(\d)")
 _TOO_DEEP = "JSON nested too deeply to be a IIIF document"
 # Metadata labels (lower-cased, preferred language) that carry the Book fields.
 _DATE_LABELS = {"date", "dato", "datering", "date issued", "issued", "published", "publisert",
@@ -227,7 +225,7 @@ def _canvas(canvas: Mapping, index: int, manifest_id: str, version: int, source:
         say(Problem(source, where, "painted resource has no id; skipped"))
         return None
     cw, ch = non_negative_int(canvas.get("width")), non_negative_int(canvas.get("height"))
-    images = [(_image(res, version, cw, ch), crop, full, target, res)
+    images = [(painted_image(res, version, cw, ch), crop, full, target, res)
               for (res, crop), full, target in resolved]
     # A composition paints details over a base image; the full-canvas one is the page.
     image, crop, _, target, res = max(images, key=lambda i: (i[2], i[0].width * i[0].height))
@@ -313,63 +311,6 @@ def _box(values: list[float]) -> Box | None:
     if not all(abs(v) <= MAX_PIXELS for v in values):  # garbage, or infinity to round()
         return None
     return Box(*(round(v) for v in values))
-
-
-def _image(res: Mapping, version: int, cw: int, ch: int) -> ImageRef:
-    """The painted image: its service (or static URL) and its full pixel size."""
-    url = id_of(res)
-    rw, rh = non_negative_int(res.get("width")), non_negative_int(res.get("height"))
-    service = _image_service(res, version)
-    if service is None:
-        w, h = (rw, rh) if rw and rh else (cw, ch)
-        return ImageRef(w, h, url=url)
-    sid, api, sw, sh = service
-    if sw and sh:
-        w, h = sw, sh
-    elif rw and rh and not _scaled(url, sid):
-        w, h = rw, rh
-    else:  # the resource is a derivative (e.g. .../full/!800,800/...): its size is not the image's
-        w, h = cw, ch
-    return ImageRef(w, h, service=sid, api=api)
-
-
-def _image_service(res: Mapping, version: int) -> tuple[str, int, int, int] | None:
-    for service in as_list(res.get("service")):
-        if not isinstance(service, Mapping):
-            continue
-        api = _image_api(service, version)
-        sid = service_base(id_of(service))
-        if api and sid:
-            return sid, api, non_negative_int(service.get("width")), non_negative_int(service.get("height"))
-    return None
-
-
-def _image_api(service: Mapping, version: int) -> int | None:
-    """Image API major version of a service, or None when it is not an image service."""
-    declared = str(service.get("type") or service.get("@type") or "")
-    if declared.startswith("ImageService") and declared[-1:] in "123":
-        return int(declared[-1])
-    hints = [str(c) for c in as_list(service.get("@context"))]
-    hints += [str(p) for p in as_list(service.get("profile")) if isinstance(p, str)]
-    for hint in hints:
-        match = _IMAGE_API.search(hint)
-        if match:
-            return int(match.group(1))
-        if "library.stanford.edu/iiif/image-api/1.1" in hint:
-            return 1
-    if hints and hints[-1] in ("level0", "level1", "level2"):
-        return 3 if version == 3 else 2
-    if service.get("protocol") == "http://iiif.io/api/image":
-        return 2
-    return None
-
-
-def _scaled(url: str, service_id: str) -> bool:
-    """Whether an Image API URL under this service asks for a region or a smaller size."""
-    if not url.startswith(service_id + "/"):
-        return False
-    parts = url[len(service_id) + 1:].split("/")
-    return len(parts) >= 2 and (parts[0] != "full" or parts[1] not in ("full", "max"))
 
 
 def _alto_link(canvas: Mapping, res: Mapping) -> str | None:
