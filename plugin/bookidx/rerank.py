@@ -206,9 +206,11 @@ class Reranker:
         return [hits[i] for i in self.order(counts)] + list(hits[len(counts):])
 
     def _candidates(self, hits: Sequence[Hit], deadline: float | None) -> list[Features | None]:
-        if deadline is None and self.workers == 1:
-            return [self._read(hit) for hit in hits]  # no pool: the command line, evaluations
+        """Each hit's features: from the cache, else read (None: unreadable, failed a moment
+        ago, or not read by ``deadline``)."""
+        pooled = deadline is not None or self.workers > 1  # no pool: the command line, evaluations
         out: list[Features | None] = [None] * len(hits)
+        unread: list[int] = []  # positions to read in this thread (no pool)
         waiting: dict[int, Future] = {}  # position -> the read it waits for
         submitted: list[Future] = []
         now = time.monotonic()
@@ -217,15 +219,21 @@ class Reranker:
                 if hit.key in self._cache:
                     self._cache.move_to_end(hit.key)
                     out[i] = self._cache[hit.key]
-                elif self._failed.get(hit.key, now) <= now:  # not failed a moment ago
+                elif self._failed.get(hit.key, now) > now:
+                    continue  # failed a moment ago: don't make every query wait for it again
+                elif not pooled:
+                    unread.append(i)
+                else:
                     future = self._reading.get(hit.key)
                     if future is None:
                         if self._pool is None:
                             self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="bookidx-rerank")
-                        future = self._reading[hit.key] = self._pool.submit(self._read, hit)
+                        future = self._reading[hit.key] = self._pool.submit(self._load, hit)
                         future.add_done_callback(lambda _, key=hit.key: self._done_reading(key))
                         submitted.append(future)
                     waiting[i] = future
+        for i in unread:
+            out[i] = self._load(hits[i])
         if waiting:
             timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
             done, _ = wait(set(waiting.values()), timeout=timeout)
@@ -239,15 +247,10 @@ class Reranker:
         with self._lock:
             self._reading.pop(key, None)
 
-    def _read(self, hit: Hit) -> Features | None:
-        """A candidate's features, from the cache or its pixels; None when they cannot be read."""
+    def _load(self, hit: Hit) -> Features | None:
+        """A candidate's features from its pixels, kept in the cache; None when they cannot be
+        read (the candidate is then left alone for ``retry_seconds``)."""
         now = time.monotonic()
-        with self._lock:
-            if hit.key in self._cache:
-                self._cache.move_to_end(hit.key)
-                return self._cache[hit.key]
-            if self._failed.get(hit.key, now) > now:
-                return None  # failed a moment ago: don't make every query wait for it again
         try:
             feats = self.features(self.reader.read(hit.region))
         except Exception as e:  # noqa: BLE001 - one candidate, never the query
