@@ -15,7 +15,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 src="$here/src"
 out="${1:-$here/../plugin/bookidx/web/static}"
 # Dependency order: every module comes after the ones it imports.
-modules=(i18n api dom styles grid base picker search similar index)
+modules=(i18n api dom styles grid base picker weight search similar index)
 
 emit() { # emit FILE: one module with its sibling imports removed and internal exports unexported
   local file="$src/$1.js"

@@ -37,6 +37,10 @@ const STRINGS = {
     exactMatch: 'Exact match',
     exactMatches: { one: '{n} exact match', other: '{n} exact matches' },
     withExact: '{results} ({exact})',
+    weightLabel: 'Words ↔ picture',
+    weightWords: 'Words',
+    weightPicture: 'Picture',
+    weightValue: '{picture} picture, {words} words',
   },
   nb: {
     searchLabel: 'Søk i illustrasjonene',
@@ -71,6 +75,10 @@ const STRINGS = {
     exactMatch: 'Eksakt treff',
     exactMatches: { one: '{n} eksakt treff', other: '{n} eksakte treff' },
     withExact: '{results} ({exact})',
+    weightLabel: 'Ord ↔ bilde',
+    weightWords: 'Ord',
+    weightPicture: 'Bilde',
+    weightValue: '{picture} bilde, {words} ord',
   },
   fr: {
     searchLabel: 'Rechercher dans les illustrations',
@@ -105,6 +113,10 @@ const STRINGS = {
     exactMatch: 'Correspondance exacte',
     exactMatches: { one: '{n} correspondance exacte', other: '{n} correspondances exactes' },
     withExact: '{results} ({exact})',
+    weightLabel: 'Mots ↔ image',
+    weightWords: 'Mots',
+    weightPicture: 'Image',
+    weightValue: '{picture} image, {words} mots',
   },
 };
 
@@ -142,6 +154,8 @@ export function translator(tag) {
     const forms = table[key];
     return fill(forms[plural.select(n)] || forms.other, { n: new Intl.NumberFormat(lang).format(n), ...vars });
   };
+  // A share of 0..1 as a whole percentage, written as the language writes one ("70%", "70 %").
+  t.percent = (share) => new Intl.NumberFormat(lang, { style: 'percent', maximumFractionDigits: 0 }).format(share);
   t.number = (x, digits) =>
     new Intl.NumberFormat(lang, { minimumFractionDigits: digits, maximumFractionDigits: digits }).format(x);
   // A file size in binary units, as the server's limits are counted (10 MB = 10 × 1024² bytes),

@@ -8,12 +8,15 @@
 // and `q`, so the server checks the first hits against the picture (`inliers`). A server that
 // does not re-rank answers 400 naming `rerank`; the element then asks again without it, and
 // does not ask that server for it again. POST answers have no `next` link: `more` says whether
-// page + 1 exists.
+// page + 1 exists. With words and a picture, the form also carries `w` (the picture's share,
+// 0..1; the `weight` attribute), set by a slider shown only then: a slider moved searches after
+// the same pause as typing, counted from its release, so a drag uploads the picture once.
 
 import { BookidxResults } from './base.js';
 import { ApiError, apiUrl, fetchJSON } from './api.js';
 import { h } from './dom.js';
 import { ImagePicker } from './picker.js';
+import { WeightControl, formatWeight, parseWeight } from './weight.js';
 
 /** Pause after the last keystroke before a search starts, in milliseconds. */
 export const DEBOUNCE_MS = 300;
@@ -31,10 +34,12 @@ export const ENVELOPE_BYTES = 16 * 1024;
 let serial = 0;
 
 export class BookidxSearch extends BookidxResults {
-  static observedAttributes = [...BookidxResults.observedAttributes, 'q', 'mode', 'max-upload'];
+  static observedAttributes = [...BookidxResults.observedAttributes, 'q', 'mode', 'max-upload', 'weight'];
   static defaultTag = 'bookidx-search';
 
   #timer = 0;
+  #weightTimer = 0; // the pause after the slider was set, before its search
+  #weightMoved = false; // the slider holds a value the user set and `weight` does not have yet
   #image = null; // the Blob being searched for
   #rerank = true; // until the server says it does not re-rank
 
@@ -64,7 +69,14 @@ export class BookidxSearch extends BookidxResults {
       dropTarget: this, // the whole element, shadow tree included (its events reach the host)
       dropMark: this.rootPart,
     });
-    this.form.append(this.label, this.picker.chip, this.input, this.picker.button, this.submitButton, this.picker.fileInput);
+    this.weightControl = new WeightControl({
+      onChange: () => this.#weighed(),
+      onCommit: () => this.form.requestSubmit(),
+    });
+    this.form.append(
+      this.label, this.picker.chip, this.input, this.picker.button, this.submitButton,
+      this.weightControl.el, this.picker.fileInput,
+    );
     this.rootPart.prepend(this.form);
   }
 
@@ -76,12 +88,20 @@ export class BookidxSearch extends BookidxResults {
   attributeChangedCallback(name, old, value) {
     if (name === 'max-upload') return; // read when a picture comes; nothing to search again
     if (name === 'src') this.#rerank = true; // another server may re-rank
-    if (name === 'q' && this.input.value !== (value || '')) this.input.value = value || '';
+    if (name === 'q' && this.input.value !== (value || '')) {
+      this.input.value = value || '';
+      this.#syncWeight();
+    }
+    if (name === 'weight') {
+      if (!this.#weightMoved) this.weightControl.value = this.weight;
+      if (!this.#mixed) return; // w only weighs words against a picture: nothing else changes
+    }
     super.attributeChangedCallback(name, old, value);
   }
 
   disconnectedCallback() {
     clearTimeout(this.#timer);
+    clearTimeout(this.#weightTimer);
     this.picker.show(null); // frees the object URL; connectedCallback makes a new one
     super.disconnectedCallback();
   }
@@ -102,6 +122,18 @@ export class BookidxSearch extends BookidxResults {
     else this.removeAttribute('mode');
   }
 
+  /**
+   * The picture's share in a search with words and a picture, 0..1 (`weight`; default 0.5, the
+   * server's): 0 ranks by the words alone, 1 by the picture alone. Sent as `w`.
+   */
+  get weight() {
+    return parseWeight(this.getAttribute('weight'));
+  }
+  set weight(value) {
+    if (value == null) this.removeAttribute('weight');
+    else this.setAttribute('weight', String(value));
+  }
+
   /** Largest request the element sends, in bytes (`max-upload`; default MAX_UPLOAD). */
   get maxUpload() {
     const n = Number(this.getAttribute('max-upload'));
@@ -115,6 +147,10 @@ export class BookidxSearch extends BookidxResults {
   get image() {
     return this.#image;
   }
+  /** Whether the search is for words and a picture together, which `w` weighs. */
+  get #mixed() {
+    return Boolean(this.#image) && this.q.trim() !== '';
+  }
   /** Largest picture sent, in bytes: `maxUpload` less the envelope (or a quarter of a limit under 64 KiB). */
   get #largestImage() {
     const max = this.maxUpload;
@@ -124,6 +160,7 @@ export class BookidxSearch extends BookidxResults {
   /** Empty the box, drop the picture and the results, and stop any search in flight. */
   clear() {
     clearTimeout(this.#timer);
+    this.#dropWeightMove();
     this.input.value = '';
     this.#setImage(null);
     if (this.q) this.q = ''; // the attribute change aborts any search in flight and empties the grid
@@ -149,7 +186,7 @@ export class BookidxSearch extends BookidxResults {
       return;
     }
     this.#setImage(blob);
-    this.#commitTyping();
+    this.#commitPending();
     this.restart();
   }
 
@@ -157,7 +194,7 @@ export class BookidxSearch extends BookidxResults {
   clearImage() {
     if (!this.#image) return;
     this.#setImage(null);
-    this.#commitTyping(); // words typed beside the picture waited for Enter; now they count
+    this.#commitPending(); // words typed beside the picture waited for Enter; now they count
     this.restart();
   }
 
@@ -189,7 +226,10 @@ export class BookidxSearch extends BookidxResults {
     const form = () => {
       const body = new FormData();
       body.append('image', image, image.name || 'image');
-      if (this.q.trim()) body.append('q', this.q.trim());
+      if (this.q.trim()) {
+        body.append('q', this.q.trim());
+        body.append('w', formatWeight(this.weight)); // read from the form, not the URL (web/views.py)
+      }
       return body;
     };
     try {
@@ -227,6 +267,7 @@ export class BookidxSearch extends BookidxResults {
     this.input.placeholder = t('searchPlaceholder');
     this.submitButton.textContent = t('submit');
     this.picker.relabel(t);
+    this.weightControl.relabel(t);
   }
 
   #setImage(blob) {
@@ -234,16 +275,57 @@ export class BookidxSearch extends BookidxResults {
     // An object URL lives until revoked: only a connected element shows one, as
     // disconnectedCallback revokes it and connectedCallback makes it again.
     this.picker.show(this.isConnected ? blob : null);
+    this.#syncWeight();
   }
 
-  /** Take words typed but not yet searched for (the pause not over) into `q` now. */
-  #commitTyping() {
+  /**
+   * Take what waits to be searched for into the attributes now: words typed (the pause not over,
+   * or a picture there) into `q`, a slider set (its pause not over) into `weight`. Whether either
+   * changed; changes in one task make one search.
+   */
+  #commitPending() {
     clearTimeout(this.#timer);
+    let changed = false;
     const q = this.input.value.trim();
-    if (q !== this.q) this.q = q;
+    if (q !== this.q) {
+      this.q = q;
+      changed = true;
+    }
+    if (this.#weightMoved) {
+      const w = this.weightControl.value;
+      this.#dropWeightMove();
+      if (w !== this.weight) {
+        this.weight = w;
+        changed = true;
+      }
+    }
+    return changed;
+  }
+
+  /** Forget a slider value not yet searched for; the slider shows `weight` again. */
+  #dropWeightMove() {
+    clearTimeout(this.#weightTimer);
+    this.#weightMoved = false;
+    this.weightControl.value = this.weight;
+  }
+
+  /** The slider shows while there are both a picture and words in the box. */
+  #syncWeight() {
+    this.weightControl.show(Boolean(this.#image) && this.input.value.trim() !== '');
+  }
+
+  /**
+   * The slider was set (let go, or a key pressed): search after the typing pause, so a run of
+   * key presses is one search. Like Enter, it searches for the words in the box as they are.
+   */
+  #weighed() {
+    this.#weightMoved = true;
+    clearTimeout(this.#weightTimer);
+    this.#weightTimer = setTimeout(() => this.#commitPending(), DEBOUNCE_MS);
   }
 
   #typed() {
+    this.#syncWeight();
     clearTimeout(this.#timer);
     // With a picture every search uploads it again and has the server re-rank: the words wait
     // for Enter or the Search button.
@@ -255,12 +337,10 @@ export class BookidxSearch extends BookidxResults {
 
   #submit(event) {
     event.preventDefault();
-    clearTimeout(this.#timer);
-    const q = this.input.value.trim();
-    if (q !== this.q) this.q = q;
-    // The same words again: the pause may already have started this search; only search anew
-    // when there is nothing for them (first search of an attribute-given q, or after an error).
-    else if (this.state === 'idle' || this.state === 'error') this.load();
+    // The same words and weight again: the pause may already have started this search; only
+    // search anew when there is nothing for them (first search of an attribute-given q, or
+    // after an error).
+    if (!this.#commitPending() && (this.state === 'idle' || this.state === 'error')) this.load();
   }
 
   #keydown(event) {

@@ -46,6 +46,15 @@ button[part~="submit"] { background: var(--_accent); color: var(--_on-accent); }
   display: block; width: var(--bookidx-image-chip-size, 2.25rem); height: var(--bookidx-image-chip-size, 2.25rem);
   object-fit: cover; border-radius: calc(var(--_radius) / 2);
 }
+/* Words ↔ picture: a row of its own under the box (so the box does not narrow under the
+   typing that shows it), while there are both. */
+.weight { display: flex; align-items: center; gap: 0.5rem; flex: 1 1 100%; }
+.weight[hidden] { display: none; }
+.weight-end { font-size: 0.9em; color: var(--_muted); }
+input[type="range"] {
+  flex: 0 1 var(--bookidx-weight-width, 20rem); min-width: 6rem; padding: 0; border: 0; background: none;
+  accent-color: var(--_accent);
+}
 button.chip-clear { padding: 0.1rem 0.45rem; line-height: 1; border-color: transparent; color: var(--_fg); }
 button:disabled { cursor: default; opacity: 0.45; }
 input:focus-visible, button:focus-visible, [role="option"]:focus-visible {

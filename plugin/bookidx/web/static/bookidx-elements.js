@@ -41,6 +41,10 @@ const STRINGS = {
     exactMatch: 'Exact match',
     exactMatches: { one: '{n} exact match', other: '{n} exact matches' },
     withExact: '{results} ({exact})',
+    weightLabel: 'Words ↔ picture',
+    weightWords: 'Words',
+    weightPicture: 'Picture',
+    weightValue: '{picture} picture, {words} words',
   },
   nb: {
     searchLabel: 'Søk i illustrasjonene',
@@ -75,6 +79,10 @@ const STRINGS = {
     exactMatch: 'Eksakt treff',
     exactMatches: { one: '{n} eksakt treff', other: '{n} eksakte treff' },
     withExact: '{results} ({exact})',
+    weightLabel: 'Ord ↔ bilde',
+    weightWords: 'Ord',
+    weightPicture: 'Bilde',
+    weightValue: '{picture} bilde, {words} ord',
   },
   fr: {
     searchLabel: 'Rechercher dans les illustrations',
@@ -109,6 +117,10 @@ const STRINGS = {
     exactMatch: 'Correspondance exacte',
     exactMatches: { one: '{n} correspondance exacte', other: '{n} correspondances exactes' },
     withExact: '{results} ({exact})',
+    weightLabel: 'Mots ↔ image',
+    weightWords: 'Mots',
+    weightPicture: 'Image',
+    weightValue: '{picture} image, {words} mots',
   },
 };
 
@@ -146,6 +158,8 @@ function translator(tag) {
     const forms = table[key];
     return fill(forms[plural.select(n)] || forms.other, { n: new Intl.NumberFormat(lang).format(n), ...vars });
   };
+  // A share of 0..1 as a whole percentage, written as the language writes one ("70%", "70 %").
+  t.percent = (share) => new Intl.NumberFormat(lang, { style: 'percent', maximumFractionDigits: 0 }).format(share);
   t.number = (x, digits) =>
     new Intl.NumberFormat(lang, { minimumFractionDigits: digits, maximumFractionDigits: digits }).format(x);
   // A file size in binary units, as the server's limits are counted (10 MB = 10 × 1024² bytes),
@@ -320,6 +334,15 @@ button[part~="submit"] { background: var(--_accent); color: var(--_on-accent); }
 .chip-thumb {
   display: block; width: var(--bookidx-image-chip-size, 2.25rem); height: var(--bookidx-image-chip-size, 2.25rem);
   object-fit: cover; border-radius: calc(var(--_radius) / 2);
+}
+/* Words ↔ picture: a row of its own under the box (so the box does not narrow under the
+   typing that shows it), while there are both. */
+.weight { display: flex; align-items: center; gap: 0.5rem; flex: 1 1 100%; }
+.weight[hidden] { display: none; }
+.weight-end { font-size: 0.9em; color: var(--_muted); }
+input[type="range"] {
+  flex: 0 1 var(--bookidx-weight-width, 20rem); min-width: 6rem; padding: 0; border: 0; background: none;
+  accent-color: var(--_accent);
 }
 button.chip-clear { padding: 0.1rem 0.45rem; line-height: 1; border-color: transparent; color: var(--_fg); }
 button:disabled { cursor: default; opacity: 0.45; }
@@ -974,6 +997,94 @@ class ImagePicker {
   }
 }
 
+// ---- widget/src/weight.js ----
+// The search element's balance of words against a picture, for a search that has both: a range
+// from 0 (the words alone) to 1 (the picture alone), sent as the API's `w`, the image's share of
+// the mixed query vector (web/openapi.py, web/params.py weight(): 0..1, default 0.5).
+//
+// A native <input type="range">, so the browser gives it the WAI-ARIA slider role and its keys
+// (arrows, Page Up/Down, Home, End); aria-valuetext says both shares in words. Moving it only
+// updates the control: the owner hears of a value on `change` (the pointer let go, or a key
+// pressed), never on every `input` of a drag, since each search uploads the picture again.
+
+
+/** The server's default `w`: words and picture count alike. */
+const DEFAULT_WEIGHT = 0.5;
+
+/** One arrow key moves the picture's share by this much. */
+const WEIGHT_STEP = 0.05;
+
+/** An attribute value as a weight: a number clamped to 0..1, else DEFAULT_WEIGHT. */
+function parseWeight(raw) {
+  const n = raw === null || raw === undefined || String(raw).trim() === '' ? NaN : Number(raw);
+  return Number.isFinite(n) ? Math.min(1, Math.max(0, n)) : DEFAULT_WEIGHT;
+}
+
+/** `w` as sent: at most three decimals, so 0.1 + 0.2 never travels as 0.30000000000000004. */
+function formatWeight(w) {
+  return String(Math.round(w * 1000) / 1000);
+}
+
+let controls = 0; // for unique ids (the built file is one module: names are shared)
+
+class WeightControl {
+  /** `onChange()`: the user set a value (debouncing is the owner's); `onCommit()`: Enter. */
+  constructor({ onChange, onCommit }) {
+    const id = `bookidx-w-${++controls}`;
+    this.t = null;
+    this.input = h('input', {
+      part: 'weight-input',
+      id,
+      type: 'range',
+      min: '0',
+      max: '1',
+      step: String(WEIGHT_STEP),
+      value: String(DEFAULT_WEIGHT),
+      oninput: () => this.#describe(),
+      onchange: () => onChange(),
+      onkeydown: (event) => {
+        // A range is no text field, so Enter would not submit the form by itself.
+        if (event.key !== 'Enter') return;
+        event.preventDefault();
+        onCommit();
+      },
+    });
+    this.label = h('label', { part: 'weight-label', class: 'visually-hidden', for: id });
+    // The ends, for the eye; the label and the value text say the same to a screen reader.
+    this.words = h('span', { part: 'weight-words', class: 'weight-end', 'aria-hidden': 'true' });
+    this.picture = h('span', { part: 'weight-picture', class: 'weight-end', 'aria-hidden': 'true' });
+    this.el = h('div', { part: 'weight', class: 'weight', hidden: true }, this.label, this.words, this.input, this.picture);
+  }
+
+  /** The picture's share the control shows, 0..1. */
+  get value() {
+    return Number(this.input.value);
+  }
+  set value(w) {
+    this.input.value = String(w);
+    this.#describe();
+  }
+
+  show(visible) {
+    this.el.hidden = !visible;
+  }
+
+  /** Redraw the strings in the interface language. */
+  relabel(t) {
+    this.t = t;
+    this.label.textContent = t('weightLabel');
+    this.words.textContent = t('weightWords');
+    this.picture.textContent = t('weightPicture');
+    this.#describe();
+  }
+
+  #describe() {
+    if (!this.t) return;
+    const w = this.value;
+    this.input.setAttribute('aria-valuetext', this.t('weightValue', { picture: this.t.percent(w), words: this.t.percent(1 - w) }));
+  }
+}
+
 // ---- widget/src/search.js ----
 // <bookidx-search>: a search box over captions and pictures, with a grid of hits; a picture
 // (chosen, dropped or pasted) searches for pages that show it.
@@ -985,7 +1096,9 @@ class ImagePicker {
 // and `q`, so the server checks the first hits against the picture (`inliers`). A server that
 // does not re-rank answers 400 naming `rerank`; the element then asks again without it, and
 // does not ask that server for it again. POST answers have no `next` link: `more` says whether
-// page + 1 exists.
+// page + 1 exists. With words and a picture, the form also carries `w` (the picture's share,
+// 0..1; the `weight` attribute), set by a slider shown only then: a slider moved searches after
+// the same pause as typing, counted from its release, so a drag uploads the picture once.
 
 
 /** Pause after the last keystroke before a search starts, in milliseconds. */
@@ -1004,10 +1117,12 @@ const ENVELOPE_BYTES = 16 * 1024;
 let serial = 0;
 
 class BookidxSearch extends BookidxResults {
-  static observedAttributes = [...BookidxResults.observedAttributes, 'q', 'mode', 'max-upload'];
+  static observedAttributes = [...BookidxResults.observedAttributes, 'q', 'mode', 'max-upload', 'weight'];
   static defaultTag = 'bookidx-search';
 
   #timer = 0;
+  #weightTimer = 0; // the pause after the slider was set, before its search
+  #weightMoved = false; // the slider holds a value the user set and `weight` does not have yet
   #image = null; // the Blob being searched for
   #rerank = true; // until the server says it does not re-rank
 
@@ -1037,7 +1152,14 @@ class BookidxSearch extends BookidxResults {
       dropTarget: this, // the whole element, shadow tree included (its events reach the host)
       dropMark: this.rootPart,
     });
-    this.form.append(this.label, this.picker.chip, this.input, this.picker.button, this.submitButton, this.picker.fileInput);
+    this.weightControl = new WeightControl({
+      onChange: () => this.#weighed(),
+      onCommit: () => this.form.requestSubmit(),
+    });
+    this.form.append(
+      this.label, this.picker.chip, this.input, this.picker.button, this.submitButton,
+      this.weightControl.el, this.picker.fileInput,
+    );
     this.rootPart.prepend(this.form);
   }
 
@@ -1049,12 +1171,20 @@ class BookidxSearch extends BookidxResults {
   attributeChangedCallback(name, old, value) {
     if (name === 'max-upload') return; // read when a picture comes; nothing to search again
     if (name === 'src') this.#rerank = true; // another server may re-rank
-    if (name === 'q' && this.input.value !== (value || '')) this.input.value = value || '';
+    if (name === 'q' && this.input.value !== (value || '')) {
+      this.input.value = value || '';
+      this.#syncWeight();
+    }
+    if (name === 'weight') {
+      if (!this.#weightMoved) this.weightControl.value = this.weight;
+      if (!this.#mixed) return; // w only weighs words against a picture: nothing else changes
+    }
     super.attributeChangedCallback(name, old, value);
   }
 
   disconnectedCallback() {
     clearTimeout(this.#timer);
+    clearTimeout(this.#weightTimer);
     this.picker.show(null); // frees the object URL; connectedCallback makes a new one
     super.disconnectedCallback();
   }
@@ -1075,6 +1205,18 @@ class BookidxSearch extends BookidxResults {
     else this.removeAttribute('mode');
   }
 
+  /**
+   * The picture's share in a search with words and a picture, 0..1 (`weight`; default 0.5, the
+   * server's): 0 ranks by the words alone, 1 by the picture alone. Sent as `w`.
+   */
+  get weight() {
+    return parseWeight(this.getAttribute('weight'));
+  }
+  set weight(value) {
+    if (value == null) this.removeAttribute('weight');
+    else this.setAttribute('weight', String(value));
+  }
+
   /** Largest request the element sends, in bytes (`max-upload`; default MAX_UPLOAD). */
   get maxUpload() {
     const n = Number(this.getAttribute('max-upload'));
@@ -1088,6 +1230,10 @@ class BookidxSearch extends BookidxResults {
   get image() {
     return this.#image;
   }
+  /** Whether the search is for words and a picture together, which `w` weighs. */
+  get #mixed() {
+    return Boolean(this.#image) && this.q.trim() !== '';
+  }
   /** Largest picture sent, in bytes: `maxUpload` less the envelope (or a quarter of a limit under 64 KiB). */
   get #largestImage() {
     const max = this.maxUpload;
@@ -1097,6 +1243,7 @@ class BookidxSearch extends BookidxResults {
   /** Empty the box, drop the picture and the results, and stop any search in flight. */
   clear() {
     clearTimeout(this.#timer);
+    this.#dropWeightMove();
     this.input.value = '';
     this.#setImage(null);
     if (this.q) this.q = ''; // the attribute change aborts any search in flight and empties the grid
@@ -1122,7 +1269,7 @@ class BookidxSearch extends BookidxResults {
       return;
     }
     this.#setImage(blob);
-    this.#commitTyping();
+    this.#commitPending();
     this.restart();
   }
 
@@ -1130,7 +1277,7 @@ class BookidxSearch extends BookidxResults {
   clearImage() {
     if (!this.#image) return;
     this.#setImage(null);
-    this.#commitTyping(); // words typed beside the picture waited for Enter; now they count
+    this.#commitPending(); // words typed beside the picture waited for Enter; now they count
     this.restart();
   }
 
@@ -1162,7 +1309,10 @@ class BookidxSearch extends BookidxResults {
     const form = () => {
       const body = new FormData();
       body.append('image', image, image.name || 'image');
-      if (this.q.trim()) body.append('q', this.q.trim());
+      if (this.q.trim()) {
+        body.append('q', this.q.trim());
+        body.append('w', formatWeight(this.weight)); // read from the form, not the URL (web/views.py)
+      }
       return body;
     };
     try {
@@ -1200,6 +1350,7 @@ class BookidxSearch extends BookidxResults {
     this.input.placeholder = t('searchPlaceholder');
     this.submitButton.textContent = t('submit');
     this.picker.relabel(t);
+    this.weightControl.relabel(t);
   }
 
   #setImage(blob) {
@@ -1207,16 +1358,57 @@ class BookidxSearch extends BookidxResults {
     // An object URL lives until revoked: only a connected element shows one, as
     // disconnectedCallback revokes it and connectedCallback makes it again.
     this.picker.show(this.isConnected ? blob : null);
+    this.#syncWeight();
   }
 
-  /** Take words typed but not yet searched for (the pause not over) into `q` now. */
-  #commitTyping() {
+  /**
+   * Take what waits to be searched for into the attributes now: words typed (the pause not over,
+   * or a picture there) into `q`, a slider set (its pause not over) into `weight`. Whether either
+   * changed; changes in one task make one search.
+   */
+  #commitPending() {
     clearTimeout(this.#timer);
+    let changed = false;
     const q = this.input.value.trim();
-    if (q !== this.q) this.q = q;
+    if (q !== this.q) {
+      this.q = q;
+      changed = true;
+    }
+    if (this.#weightMoved) {
+      const w = this.weightControl.value;
+      this.#dropWeightMove();
+      if (w !== this.weight) {
+        this.weight = w;
+        changed = true;
+      }
+    }
+    return changed;
+  }
+
+  /** Forget a slider value not yet searched for; the slider shows `weight` again. */
+  #dropWeightMove() {
+    clearTimeout(this.#weightTimer);
+    this.#weightMoved = false;
+    this.weightControl.value = this.weight;
+  }
+
+  /** The slider shows while there are both a picture and words in the box. */
+  #syncWeight() {
+    this.weightControl.show(Boolean(this.#image) && this.input.value.trim() !== '');
+  }
+
+  /**
+   * The slider was set (let go, or a key pressed): search after the typing pause, so a run of
+   * key presses is one search. Like Enter, it searches for the words in the box as they are.
+   */
+  #weighed() {
+    this.#weightMoved = true;
+    clearTimeout(this.#weightTimer);
+    this.#weightTimer = setTimeout(() => this.#commitPending(), DEBOUNCE_MS);
   }
 
   #typed() {
+    this.#syncWeight();
     clearTimeout(this.#timer);
     // With a picture every search uploads it again and has the server re-rank: the words wait
     // for Enter or the Search button.
@@ -1228,12 +1420,10 @@ class BookidxSearch extends BookidxResults {
 
   #submit(event) {
     event.preventDefault();
-    clearTimeout(this.#timer);
-    const q = this.input.value.trim();
-    if (q !== this.q) this.q = q;
-    // The same words again: the pause may already have started this search; only search anew
-    // when there is nothing for them (first search of an attribute-given q, or after an error).
-    else if (this.state === 'idle' || this.state === 'error') this.load();
+    // The same words and weight again: the pause may already have started this search; only
+    // search anew when there is nothing for them (first search of an attribute-given q, or
+    // after an error).
+    if (!this.#commitPending() && (this.state === 'idle' || this.state === 'error')) this.load();
   }
 
   #keydown(event) {
