@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import io
 import json
 import re
 import shutil
@@ -24,12 +25,14 @@ import time
 from pathlib import Path
 from urllib.parse import parse_qs
 
+import numpy as np
 import pytest
 import requests
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from bookidx.adapters.records import Book, Box, ImageRef, Page, Region
-from bookidx.embed import load_embedder
+from bookidx.embed import load_embedder, normalize, register_embedder
+from conftest import PixelEmbedder
 from iiifserver import chapbook_iiif  # noqa: F401  (pytest fixture: zimeon's IIIF server)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -190,11 +193,31 @@ class Faults:
         return self.app(environ, start_response)
 
 
+class PostedForms:
+    """WSGI wrapper: keeps the text fields of every form posted to /bookidx/api/search, in order
+    (the browser does not hand Playwright the body of an upload)."""
+
+    def __init__(self, app):
+        self.app = app
+        self.fields: list[dict[str, str]] = []
+
+    def __call__(self, environ, start_response):
+        if environ.get("REQUEST_METHOD") == "POST" and environ.get("PATH_INFO") == "/bookidx/api/search":
+            from werkzeug.formparser import parse_form_data
+
+            body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+            _, form, _ = parse_form_data({**environ, "wsgi.input": io.BytesIO(body)})
+            self.fields.append(form.to_dict())
+            environ["wsgi.input"] = io.BytesIO(body)
+        return self.app(environ, start_response)
+
+
 class Server:
-    def __init__(self, url: str, faults: Faults, pages: dict[str, str]):
+    def __init__(self, url: str, faults: Faults, pages: dict[str, str], posted: PostedForms | None = None):
         self.url = url
         self.faults = faults
         self.pages = pages
+        self.posted = posted
 
     def api(self, path: str, **params) -> dict:
         answer = requests.get(f"{self.url}/bookidx/api/{path}", params=params, timeout=10)
@@ -877,14 +900,20 @@ UPLOAD_LIMIT = 200_000  # bytes, on plain_server: the JPEG scan passes, the PNG 
 def plain_server(collection, scan):
     """The same collection on a server whose operator turned re-ranking off and lowered the
     upload limit."""
-    from flask import Flask, abort
-    from waitress import create_server
-
     from bookidx.web import create_blueprint
 
     assert scan["jpeg"].stat().st_size < UPLOAD_LIMIT < scan["png"].stat().st_size
+    yield from serving(create_blueprint(str(collection["dir"]), rerank_depth=0, max_upload_bytes=UPLOAD_LIMIT))
+
+
+def serving(blueprint, record_posts: bool = False):
+    """``blueprint`` and the /t/ test pages on a waitress server in a thread: yields its Server
+    (with ``record_posts``, one whose ``posted.fields`` are the forms posted to it)."""
+    from flask import Flask, abort
+    from waitress import create_server
+
     app = Flask(__name__)
-    app.register_blueprint(create_blueprint(str(collection["dir"]), rerank_depth=0, max_upload_bytes=UPLOAD_LIMIT))
+    app.register_blueprint(blueprint)
     pages: dict[str, str] = {}
 
     @app.get("/t/<name>")
@@ -892,10 +921,11 @@ def plain_server(collection, scan):
         return pages[name] if name in pages else abort(404)
 
     faults = Faults(app.wsgi_app)
-    wsgi = create_server(faults, host="127.0.0.1", port=0, threads=4)
+    posted = PostedForms(faults) if record_posts else None
+    wsgi = create_server(posted or faults, host="127.0.0.1", port=0, threads=4)
     thread = threading.Thread(target=wsgi.run, daemon=True)
     thread.start()
-    yield Server(f"http://127.0.0.1:{wsgi.effective_port}", faults, pages)
+    yield Server(f"http://127.0.0.1:{wsgi.effective_port}", faults, pages, posted)
     wsgi.close()
 
 
@@ -1306,6 +1336,226 @@ def test_image_search_has_no_serious_accessibility_violations(page, server, scan
     page.goto(server.url + "/")
     page.locator("bookidx-search input[type=file]").set_input_files(scan["jpeg"])
     wait_state(page, "results")
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate("async () => JSON.parse(JSON.stringify(await axe.run(document)))")
+    serious = [(v["id"], v["help"], [n["target"] for n in v["nodes"]][:3])
+               for v in result["violations"] if v["impact"] in ("serious", "critical")]
+    assert serious == []
+    assert result["passes"], "axe ran no checks"
+
+
+# ---------------------------------------------------------------------------------------------
+# Words against a picture: the API's `w`, the picture's share of a search with both
+
+
+class WordsAsPixels(PixelEmbedder):
+    """``test-pixels`` with a text encoder: the words drawn black on white, one to a line, and
+    embedded as a picture of them. Crude but real: words and pictures share one space, a page
+    that looks like the drawn words ranks first for them, and a woodcut first for its scan."""
+
+    model_id = "test-pixels-words"
+    supports_text = True
+
+    def embed_texts(self, texts):
+        drawn = []
+        for text in texts:
+            im = Image.new("L", (96, 128), 255)
+            ImageDraw.Draw(im).multiline_text((4, 8), "\n".join(text.split()), fill=0, spacing=6)
+            drawn.append(self.preprocess(im))
+        return normalize(np.stack(drawn))
+
+
+register_embedder(WordsAsPixels.model_id, WordsAsPixels)
+
+WORDS = "ship"  # on the collection below its drawing ranks another page first, not the scan's
+
+
+@pytest.fixture(scope="module")
+def mixed_server(collection, scan, tmp_path_factory):
+    """The chapbook pages embedded by a model that reads words too, so words and a picture mix
+    by `w`; re-ranking off, so the hits are in the order of the mixed vector."""
+    from bookidx.config import IndexConfig
+    from bookidx.store import Index
+    from bookidx.web import create_blueprint
+
+    regions = [r for r in collection["regions"] if r.page.image.path]
+    crops = []
+    for r in regions:
+        with Image.open(r.page.image.path) as im:
+            crops.append(im.convert("RGB").crop((r.box.x, r.box.y, r.box.x + r.box.w, r.box.y + r.box.h)))
+    embedder = WordsAsPixels()
+    index_dir = tmp_path_factory.mktemp("words-index")
+    store = Index.create_or_open(index_dir, model_info=embedder.info, config=IndexConfig(model=embedder.model_id))
+    store.add(regions, embedder.embed_images(crops))
+    store.commit()
+    store.close()
+    yield from serving(create_blueprint(str(index_dir), rerank_depth=0), record_posts=True)
+
+
+def last_form(server) -> dict[str, str]:
+    """The text fields of the last search the server was posted (the picture's part left out)."""
+    return server.posted.fields[-1]
+
+
+def post_mixed(server, scan, w: float, **params) -> list[str]:
+    """The ids the server ranks for the scan and WORDS mixed by ``w``."""
+    with open(scan["jpeg"], "rb") as f:
+        answer = requests.post(f"{server.url}/bookidx/api/search", params={"limit": 4, **params},
+                               files={"image": f}, data={"q": WORDS, "w": str(w)}, timeout=30)
+    answer.raise_for_status()
+    return [h["id"] for h in answer.json()["hits"]]
+
+
+def loads(tab) -> int:
+    return tab.evaluate("() => window.__events.filter(e => e.type === 'bookidx:load').length")
+
+
+def wait_loads(tab, n: int) -> None:
+    tab.wait_for_function(f"() => window.__events.filter(e => e.type === 'bookidx:load').length === {n}")
+
+
+@pytest.mark.browser
+def test_weight_slider_shows_only_with_words_and_a_picture(page, mixed_server, scan):
+    """No slider for words alone or a picture alone; with both, a labelled slider at the
+    server's default, and the POST carries `w` beside `q` (a words-only GET has no use for it)."""
+    page.goto(mixed_server.page("weight-shown", '<bookidx-search limit="4"></bookidx-search>'))
+    record_events(page)
+    sent = searches(page)
+    slider = page.get_by_role("slider", name="Words ↔ picture")
+    box = page.get_by_role("searchbox")
+    box.fill(WORDS)
+    wait_loads(page, 1)
+    assert not slider.is_visible(), "words alone: nothing to weigh"
+    assert sent[-1].method == "GET" and "w" not in parse_qs(sent[-1].url.split("?")[1])
+
+    box.fill("")
+    page.locator("bookidx-search input[type=file]").set_input_files(scan["jpeg"])
+    wait_loads(page, 2)
+    assert not slider.is_visible(), "a picture alone: nothing to weigh"
+    assert last_form(mixed_server) == {}
+
+    box.fill(WORDS)  # beside a picture, typing shows the slider but waits for Enter
+    assert slider.is_visible()
+    assert slider.input_value() == "0.5" and slider.get_attribute("aria-valuetext") == "50% picture, 50% words"
+    assert page.evaluate("() => document.querySelector('bookidx-search').weight") == 0.5
+    box.press("Enter")
+    wait_loads(page, 3)
+    assert sent[-1].method == "POST" and last_form(mixed_server) == {"q": WORDS, "w": "0.5"}
+    assert shown_ids(page, "bookidx-search") == post_mixed(mixed_server, scan, 0.5)
+
+    page.get_by_role("button", name="Remove the picture").click()
+    wait_loads(page, 4)
+    assert not slider.is_visible()
+    # The attribute sets the slider and what is sent; the interface language its words.
+    page.evaluate("() => { const el = document.querySelector('bookidx-search'); el.setAttribute('weight', '0.7');"
+                  " el.lang = 'fr'; }")
+    page.locator("bookidx-search input[type=file]").set_input_files(scan["jpeg"])
+    wait_loads(page, 5)
+    french = page.get_by_role("slider", name="Mots ↔ image")
+    assert french.input_value() == "0.7"
+    assert french.get_attribute("aria-valuetext") == "70\u00a0% image, 30\u00a0% mots"
+    assert last_form(mixed_server) == {"q": WORDS, "w": "0.7"}
+    assert shown_ids(page, "bookidx-search") == post_mixed(mixed_server, scan, 0.7)
+
+
+@pytest.mark.browser
+def test_weight_slider_moves_the_hits_from_the_words_to_the_picture(page, mixed_server, scan):
+    """At the words' end the page their drawing resembles comes first; at the picture's end, the
+    scanned page. Keys set the slider; a run of presses searches once; paging keeps `w`."""
+    at_words, at_picture = post_mixed(mixed_server, scan, 0), post_mixed(mixed_server, scan, 1)
+    assert at_picture[0] == scan["key"] and scan["key"] not in at_words[:2], "words and picture should disagree"
+    page.goto(mixed_server.page("weight-order", f'<bookidx-search limit="4" q="{WORDS}"></bookidx-search>'))
+    wait_state(page, "results")  # the words alone
+    record_events(page)
+    page.locator("bookidx-search input[type=file]").set_input_files(scan["jpeg"])
+    wait_loads(page, 1)
+    assert shown_ids(page, "bookidx-search") == post_mixed(mixed_server, scan, 0.5)
+    sent = searches(page)
+    slider = page.get_by_role("slider", name="Words ↔ picture")
+    slider.focus()
+    page.keyboard.press("Home")
+    wait_loads(page, 2)
+    assert last_form(mixed_server)["w"] == "0"
+    assert shown_ids(page, "bookidx-search") == at_words
+    assert slider.get_attribute("aria-valuetext") == "0% picture, 100% words"
+
+    page.keyboard.press("End")
+    wait_loads(page, 3)
+    assert last_form(mixed_server)["w"] == "1"
+    assert shown_ids(page, "bookidx-search") == at_picture
+    assert page.evaluate("() => document.querySelector('bookidx-search').getAttribute('weight')") == "1"
+
+    for _ in range(4):  # four presses inside the pause: one search, for where they end
+        page.keyboard.press("ArrowLeft")
+    wait_loads(page, 4)
+    page.wait_for_timeout(PAUSE_MS + 200)
+    assert loads(page) == 4 and len(sent) == 3
+    assert last_form(mixed_server)["w"] == "0.8"
+    assert shown_ids(page, "bookidx-search") == post_mixed(mixed_server, scan, 0.8)
+
+    page.locator("bookidx-search [part=next]").click()  # page 2 posts the picture again, same w
+    expect_text(status(page, "bookidx-search"), re.compile(r"results?, page 2$"))
+    assert parse_qs(sent[-1].url.split("?")[1])["page"] == ["2"]
+    assert last_form(mixed_server) == {"q": WORDS, "w": "0.8"}
+    assert shown_ids(page, "bookidx-search") == post_mixed(mixed_server, scan, 0.8, page=2)
+
+
+@pytest.mark.browser
+def test_dragging_the_weight_slider_uploads_the_picture_once(page, mixed_server, scan):
+    """A slow drag, pausing longer than the typing pause on the way, sends nothing until the
+    pointer lets go; then one search. Enter on the slider searches at once."""
+    page.goto(mixed_server.page("weight-drag", f'<bookidx-search limit="4" q="{WORDS}"></bookidx-search>'))
+    wait_state(page, "results")
+    record_events(page)
+    page.locator("bookidx-search input[type=file]").set_input_files(scan["jpeg"])
+    wait_loads(page, 1)
+    sent = searches(page)
+    slider = page.get_by_role("slider", name="Words ↔ picture")
+    box = slider.bounding_box()
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] / 2, y)
+    page.mouse.down()
+    for share in (0.6, 0.75, 0.9, 0.99):
+        page.mouse.move(box["x"] + box["width"] * share, y, steps=4)
+        page.wait_for_timeout(PAUSE_MS + 100)
+    assert sent == [], "nothing is sent while the slider is held"
+    page.mouse.up()
+    wait_loads(page, 2)
+    page.wait_for_timeout(PAUSE_MS + 200)
+    assert len(sent) == 1
+    w = float(last_form(mixed_server)["w"])
+    assert w >= 0.9 and w == float(slider.input_value())
+    assert shown_ids(page, "bookidx-search") == post_mixed(mixed_server, scan, w)
+
+    page.evaluate("""() => {
+      document.addEventListener('keydown', (e) => { if (e.key === 'Enter') window.__enter = performance.now(); }, true);
+      document.addEventListener('bookidx:loadstart', () => { window.__started = performance.now(); });
+    }""")
+    slider.focus()
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("Enter")  # searches at once, not after the pause
+    wait_loads(page, 3)
+    assert 0 <= page.evaluate("() => window.__started - window.__enter") < PAUSE_MS
+    assert len(sent) == 2 and float(last_form(mixed_server)["w"]) == round(w - 0.05, 3)
+    page.wait_for_timeout(PAUSE_MS + 200)
+    assert len(sent) == 2, "the pause that followed the key press searched nothing more"
+
+
+@pytest.mark.browser
+def test_weight_slider_has_no_serious_accessibility_violations(page, server, scan):
+    """The plain example page with words and a picture: the slider shown, focused, set."""
+    if not AXE.exists():
+        pytest.skip("axe-core missing: npm ci --prefix widget")
+    page.goto(server.url + "/")
+    page.get_by_role("searchbox").fill("woodcut")
+    page.locator("bookidx-search input[type=file]").set_input_files(scan["jpeg"])
+    wait_state(page, "results")
+    record_events(page)
+    slider = page.get_by_role("slider", name="Words ↔ picture")
+    slider.focus()
+    page.keyboard.press("PageUp")
+    wait_loads(page, 1)
+    assert slider.is_visible() and slider.input_value() != "0.5"
     page.add_script_tag(path=str(AXE))
     result = page.evaluate("async () => JSON.parse(JSON.stringify(await axe.run(document)))")
     serious = [(v["id"], v["help"], [n["target"] for n in v["nodes"]][:3])
