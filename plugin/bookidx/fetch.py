@@ -50,12 +50,20 @@ from .errors import FetchError, PayloadTooLarge
 from .fetchcache import DiskCache
 from .fetchretry import Transient, attempts, delay, parse_retry_after, transient
 
-__all__ = ["PROJECT_URL", "USER_AGENT", "FetchStats", "Fetcher", "parse_retry_after"]
+__all__ = ["PROJECT_URL", "USER_AGENT", "WAITING_CONNECT_TIMEOUT", "WAITING_READ_TIMEOUT", "FetchStats", "Fetcher",
+           "parse_retry_after"]
 
 log = logging.getLogger("bookidx.fetch")
 
 PROJECT_URL = "https://github.com/bookidx/bookidx"
 USER_AGENT = f"bookidx/{__version__} (+{PROJECT_URL})"
+
+#: Timeouts for a fetch someone is waiting on (a web visitor's query image, the candidates of a
+#: re-ranked search): a server that has not accepted the connection in 5 s, or then sends
+#: nothing for 20 s, is not going to answer in time. Indexing, which nobody watches, waits
+#: longer (the :class:`Fetcher` defaults). Callers choose their own deadline and retries.
+WAITING_CONNECT_TIMEOUT = 5.0
+WAITING_READ_TIMEOUT = 20.0
 
 _CHUNK = 1 << 16
 

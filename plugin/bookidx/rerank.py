@@ -54,6 +54,9 @@ log = logging.getLogger(__name__)
 SIDE = 384  # px: letters are still legible keypoint texture on a printed page, and ORB is fast
 MIN_INLIERS = 12  # docs/quality.md: a page and its distorted copy share >= 59; other pages < 25 (99.9 %)
 WORKERS = 4  # candidates read at once (`bookidx search`): the Fetcher's default requests per host
+#: Seconds one candidate's fetch may take in all (candidate_reader): a read still running when
+#: its query's budget ends goes on to fill the cache for the next query, but not for longer.
+READ_DEADLINE = 20.0
 
 
 @dataclass(frozen=True)
@@ -272,16 +275,19 @@ class Reranker:
         return feats
 
 
-def candidate_reader() -> CropReader:
+def candidate_reader(deadline: float = READ_DEADLINE) -> CropReader:
     """How a waiting user's re-ranker reads candidate pixels (the CLI's and the web API's).
 
-    One retry, 5 s to connect and 20 s for a whole fetch: an unreadable candidate is simply not
-    checked. No disk cache: a search must not write into the index directory, and the re-ranker
-    keeps its candidates' features in memory. The caller closes ``reader.fetcher``.
+    One retry, the timeouts of any fetch someone waits on (``fetch.WAITING_CONNECT_TIMEOUT`` and
+    ``WAITING_READ_TIMEOUT``) and ``deadline`` seconds for a whole fetch: an unreadable candidate
+    is simply not checked. No disk cache: a search must not write into the index directory, and
+    the re-ranker keeps its candidates' features in memory. The caller closes ``reader.fetcher``.
     """
-    from .fetch import Fetcher
+    from .fetch import WAITING_CONNECT_TIMEOUT, WAITING_READ_TIMEOUT, Fetcher
 
-    return CropReader(Fetcher(retries=1, connect_timeout=5.0, timeout=20.0, deadline=20.0), max_side=SIDE)
+    fetcher = Fetcher(retries=1, connect_timeout=WAITING_CONNECT_TIMEOUT, timeout=WAITING_READ_TIMEOUT,
+                      deadline=deadline)
+    return CropReader(fetcher, max_side=SIDE)
 
 
 @dataclass(frozen=True)

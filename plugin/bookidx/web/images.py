@@ -20,13 +20,14 @@ from PIL import Image
 from .. import __version__
 from ..crops import open_bounded
 from ..errors import BadRequest, FetchError, PayloadTooLarge
-from ..fetch import Fetcher
+from ..fetch import WAITING_CONNECT_TIMEOUT, WAITING_READ_TIMEOUT, Fetcher
 from .state import setting, setting_list
 
 MAX_REDIRECTS = 3
-CONNECT_TIMEOUT = 5.0  # seconds
-READ_TIMEOUT = 20.0  # seconds between bytes
-DEADLINE = 30.0  # seconds for the whole fetch (body included; headers are bounded per read): a visitor waits
+# Seconds for the whole fetch (body included; headers are bounded per read): a visitor waits.
+# Longer than a re-ranked candidate's (rerank.READ_DEADLINE): without its query image there is
+# no answer at all, while a candidate not read in time is merely left unchecked.
+DEADLINE = 30.0
 USER_AGENT = f"bookidx/{__version__} (query image fetch)"
 
 
@@ -69,8 +70,8 @@ def fetched_image(url: str) -> Image.Image:
 
     limit = setting("BOOKIDX_MAX_UPLOAD_BYTES")
     # No retries and no cache: a visitor is waiting, and a client-named URL is not worth keeping.
-    fetcher = Fetcher(retries=0, connect_timeout=CONNECT_TIMEOUT, timeout=READ_TIMEOUT, deadline=DEADLINE, max_bytes=limit,
-                      max_redirects=MAX_REDIRECTS, check_url=check, user_agent=USER_AGENT)
+    fetcher = Fetcher(retries=0, connect_timeout=WAITING_CONNECT_TIMEOUT, timeout=WAITING_READ_TIMEOUT, deadline=DEADLINE,
+                      max_bytes=limit, max_redirects=MAX_REDIRECTS, check_url=check, user_agent=USER_AGENT)
     with fetcher:
         try:
             data = fetcher.get(url)
