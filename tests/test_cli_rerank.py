@@ -5,12 +5,19 @@ the crude ``test-pixels`` model (it ranks a distorted copy of FAR last of 22), t
 IIIF server that cannot be reached, and two near-duplicate twins in one group. The command must
 give the same ranking as ``rerank=true`` (collapse after re-ranking), show each hit's inliers,
 and write nothing into the index directory (no fetch cache there: candidates are read from
-their sources each time, as the web API reads them).
+their sources each time, as the web API reads them). A slow or blackholed image server must not
+hold the command past ``--rerank-seconds`` (by default the web API's ``BOOKIDX_RERANK_SECONDS``).
 """
 
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from bookidx.adapters.records import Page, Region
@@ -131,3 +138,82 @@ def test_candidates_from_an_image_server_leave_no_cache_in_the_index(chapbook_ii
     assert hits[0]["id"] == str(pages[-1].key) and hits[0]["inliers"] >= 50
     assert all(h["inliers"] is not None for h in hits)
     assert files(index_dir) == before
+
+
+# -- --rerank-seconds: a slow image server cannot hold the command -----------------------------
+
+CLI = [sys.executable, str(Path(__file__).with_name("pixelcli.py"))]  # bookidx with test-pixels
+
+
+@pytest.fixture(scope="module")
+def blackholed(tmp_path_factory, chapbooks, regions):
+    """webindex.py's index with its two IIIF regions on a server that accepts connections and
+    never answers (a listening socket nobody reads: the kernel completes the handshake)."""
+    pytest.importorskip("cv2")
+    hole = socket.create_server(("127.0.0.1", 0), backlog=64)
+    service = f"http://127.0.0.1:{hole.getsockname()[1]}/iiif/2/page"
+    held = [replace(r, page=replace(r.page, image=replace(r.page.image, service=r.page.image.service.replace(IIIF_SERVICE, service))))
+            if r.page.image.service else r for r in regions]
+    path = tmp_path_factory.mktemp("cli-rerank-blackholed") / "idx"
+    build_index(path, chapbooks, load_embedder("test-pixels"), held)
+    yield path, service
+    hole.close()
+
+
+def test_a_blackholed_image_server_does_not_hold_the_command_past_its_budget(blackholed, regions, chapbooks, tmp_path):
+    index_dir, service = blackholed
+    image = photo(tmp_path, regions, chapbooks, FAR)
+    budget = 3.0  # reading the 20 local candidates takes a fraction of it
+    start = time.monotonic()
+    # A real process: threads still reading when the results are printed would hold its exit.
+    done = subprocess.run([*CLI, "search", str(index_dir), "--image", str(image), "--rerank", "-k", "22",
+                           "--rerank-seconds", str(budget), "--json"], capture_output=True, text=True, timeout=120, check=False)
+    took = time.monotonic() - start
+    assert done.returncode == 0, done.stderr
+    hits = [json.loads(line) for line in done.stdout.splitlines()]
+    # Without a budget the command waited out the two reads' 20 s fetch deadline, and a process
+    # whose reads were still running at the budget would wait for them at exit; now it is done
+    # about when the budget is (a read still running then gives up too), plus starting Python.
+    assert took < budget + 8, f"{took:.1f} s"
+    held = [h for h in hits if (h["page"]["image"].get("service") or "").startswith(service)]
+    assert len(held) == 2 and all(h["inliers"] is None for h in held)  # reported unchecked, as the web API does
+    # The other candidates were read meanwhile: the true woodcut is first, the rest checked.
+    assert hits[0]["id"] == key_of(regions, FAR) and hits[0]["inliers"] >= 50
+    assert all(isinstance(h["inliers"], int) for h in hits if h not in held)
+
+
+def test_the_default_budget_is_the_web_apis_and_the_text_output_says_not_checked(blackholed, regions, chapbooks, tmp_path, monkeypatch):
+    import bookidx.web.config
+
+    index_dir, service = blackholed
+    res = CliRunner().invoke(cli, ["search", "--help"])
+    default = bookidx.web.config.BOOKIDX_RERANK_SECONDS
+    assert f"[default: {default:g}, the web API's BOOKIDX_RERANK_SECONDS]" in " ".join(res.output.split())
+    monkeypatch.setattr(bookidx.web.config, "BOOKIDX_RERANK_SECONDS", 1.0)  # the CLI follows the web default (1 s: quick)
+    image = photo(tmp_path, regions, chapbooks, FAR)
+    start = time.monotonic()
+    res = CliRunner().invoke(cli, ["search", str(index_dir), "--image", str(image), "--rerank", "-k", "22"])
+    assert time.monotonic() - start < 6 and res.exit_code == 0, res.output  # not 20 s and more
+    out = res.output.splitlines()
+    held = [out[i - 1] for i, line in enumerate(out) if line.strip().startswith(service)]  # each hit's line above its image
+    assert len(held) == 2 and all("  not checked  id " in line for line in held)
+    res = CliRunner().invoke(cli, ["search", str(index_dir), "--image", str(image), "--rerank", "--rerank-seconds", "-1"])
+    assert res.exit_code == 2 and "--rerank-seconds" in res.output
+
+
+def test_the_budget_is_for_reading_candidates_not_loading_the_model(index_dir, regions, chapbooks, tmp_path, monkeypatch):
+    """A command-line search loads its model first: that must not spend the re-ranking budget."""
+    import bookidx.embed
+
+    loaded = bookidx.embed.load_for_index
+
+    def slow_load(*args, **kwargs):
+        time.sleep(1.5)  # a real model (SigLIP on a CPU) takes seconds
+        return loaded(*args, **kwargs)
+
+    monkeypatch.setattr(bookidx.embed, "load_for_index", slow_load)
+    image = photo(tmp_path, regions, chapbooks, FAR)
+    hits = search(index_dir, "--image", str(image), "--rerank", "--rerank-depth", "3", "--rerank-seconds", "1", "-k", "3")
+    # The first three are local files, read in well under a second once the query is embedded.
+    local = [h for h in hits if not (h["page"]["image"].get("service") or "").startswith(IIIF_SERVICE)]
+    assert local and all(isinstance(h["inliers"], int) for h in local)

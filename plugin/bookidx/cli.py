@@ -134,10 +134,15 @@ class _ProgressBar:
 @click.option("--collapse", is_flag=True, help="One hit per near-duplicate group (see `bookidx duplicates`).")
 @click.option("--rerank", is_flag=True, help="With --image: put the hits whose keypoints match the image first, with their inlier counts (OpenCV).")
 @click.option("--rerank-depth", type=click.IntRange(min=1), default=50, show_default=True, help="Hits checked by --rerank.")
+@click.option("--rerank-seconds", type=click.FloatRange(min=0), default=None,
+              help="Seconds --rerank may spend reading the hits' pixels (files, IIIF servers); hits not read by then are "
+                   "shown as not checked, so a slow or unreachable image server cannot hold the command. 0: no limit. "
+                   "[default: 5, the web API's BOOKIDX_RERANK_SECONDS]")
 @click.option("--device", default="cpu", show_default=True, help="Device for the query encoder.")
 @click.option("--json", "as_json", is_flag=True, help="JSON lines, one hit each.")
 @_errors
-def search_cmd(index_dir, text, image_file, similar, weight, mode, limit, manifest, kinds, classes, collapse, rerank, rerank_depth, device, as_json):
+def search_cmd(index_dir, text, image_file, similar, weight, mode, limit, manifest, kinds, classes, collapse, rerank, rerank_depth,
+               rerank_seconds, device, as_json):
     """Search INDEX_DIR by TEXT (captions always; images with vision-language models), --image or --similar."""
     from PIL import Image
 
@@ -153,7 +158,7 @@ def search_cmd(index_dir, text, image_file, similar, weight, mode, limit, manife
         raise BadRequest("--rerank checks hits against the --image file; give one", "rerank")
     query = Query(text=text, image=image, similar=similar, weight=weight, mode=mode, filters=filters, limit=limit, collapse=collapse)
     if rerank:  # docs/quality.md: exact-image Top-1 from 54 % to 98 % (R-MAC index, depth 100)
-        hits = _reranked(idx, query, model, rerank_depth)
+        hits = _reranked(idx, query, model, rerank_depth, rerank_seconds)
     else:
         hits = [(hit, None) for hit in run(idx, query, model)]
     for rank, (hit, inliers) in enumerate(hits, 1):
@@ -177,17 +182,23 @@ def search_cmd(index_dir, text, image_file, similar, weight, mode, limit, manife
         click.echo("no hits", err=True)
 
 
-def _reranked(idx: Index, query: Query, model: Callable, depth: int) -> list[tuple[Hit, int | None]]:
+def _reranked(idx: Index, query: Query, model: Callable, depth: int, seconds: float | None) -> list[tuple[Hit, int | None]]:
     """``query``'s hits through ``rerank.search``, the web API's ``rerank=true``: the first
-    ``depth`` re-ordered by inliers, collapse after re-ranking.
+    ``depth`` re-ordered by inliers, collapse after re-ranking, candidates not read within
+    ``seconds`` (None: the web API's default; 0: no limit) not checked.
 
     Candidates are read from their sources with no disk cache, as the web API does: a search
     only reads, so it writes nothing into the index directory (or anywhere else).
     """
-    from .rerank import WORKERS, Reranker, candidate_reader, search
+    # Imported here, not at the top: bookidx.web imports Flask, which `bookidx --help` need not wait for.
+    from .rerank import READ_DEADLINE, WORKERS, Reranker, candidate_reader, search
+    from .web.config import BOOKIDX_RERANK_SECONDS
 
-    reader = candidate_reader()  # as the web API's: a candidate that cannot be read is not checked
-    with reader.fetcher, Reranker(reader, depth=depth, workers=WORKERS) as reranker:
+    budget = BOOKIDX_RERANK_SECONDS if seconds is None else seconds or None
+    # As the web API's reader, but a fetch still running when the budget ends is no use to a
+    # command that is about to exit, and would hold the process until it ended: no longer than the budget.
+    reader = candidate_reader(READ_DEADLINE if budget is None else min(READ_DEADLINE, budget))
+    with reader.fetcher, Reranker(reader, depth=depth, workers=WORKERS, budget=budget) as reranker:
         return [(c.hit, c.inliers) for c in search(idx, query, model, reranker)]
 
 

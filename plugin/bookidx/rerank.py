@@ -328,11 +328,16 @@ def search(index: Index, query: Query, embedder: Callable[[], Embedder] | Embedd
         raise BadRequest("rerank checks hits against the query image; give one", "rerank")
     image = query.image.convert("RGB")
     depth = reranker.depth if depth is None else depth
-    # One budget for the whole query, however many times collapsing reads deeper.
-    deadline = None if reranker.budget is None else time.monotonic() + reranker.budget
+    deadline: float | None = None
 
     def ranked(n: int) -> list[Checked]:
+        nonlocal deadline
         hits = run(index, replace(query, offset=0, limit=n, collapse=False), embedder)
+        if deadline is None and reranker.budget is not None:
+            # One budget for the whole query, however many times collapsing reads deeper. It is
+            # for reading candidates, so it starts once they are known: loading the model for a
+            # command-line search can take longer than the whole budget.
+            deadline = time.monotonic() + reranker.budget
         counts = reranker.check(image, hits, depth, deadline=deadline)
         return [Checked(hits[i], counts[i]) for i in reranker.order(counts)] + [Checked(h, None) for h in hits[len(counts):]]
 
