@@ -651,14 +651,17 @@ def test_no_serious_accessibility_violations(page, server):
             page.get_by_role("searchbox").fill("publisher")
             page.keyboard.press("Enter")
             page.wait_for_function("() => document.querySelector('bookidx-search').state === 'error'")
-        result = page.evaluate("async () => JSON.parse(JSON.stringify(await axe.run(document)))")
-        serious = [
-            (v["id"], v["help"], [n["target"] for n in v["nodes"]][:3])
-            for v in result["violations"]
-            if v["impact"] in ("serious", "critical")
-        ]
-        assert serious == [], f"{state}: {serious}"
-        assert result["passes"], "axe ran no checks"
+        assert_axe_finds_nothing_serious(page, state)
+
+
+
+def assert_axe_finds_nothing_serious(page, what: str = "") -> None:
+    """axe-core (injected once per page) finds no serious or critical violation, and ran checks."""
+    result = page.evaluate("async () => JSON.parse(JSON.stringify(await axe.run(document)))")
+    serious = [(v["id"], v["help"], [n["target"] for n in v["nodes"]][:3])
+               for v in result["violations"] if v["impact"] in ("serious", "critical")]
+    assert serious == [], f"{what}: {serious}" if what else serious
+    assert result["passes"], "axe ran no checks"
 
 
 def needs_viewers() -> None:
@@ -1337,11 +1340,7 @@ def test_image_search_has_no_serious_accessibility_violations(page, server, scan
     page.locator("bookidx-search input[type=file]").set_input_files(scan["jpeg"])
     wait_state(page, "results")
     page.add_script_tag(path=str(AXE))
-    result = page.evaluate("async () => JSON.parse(JSON.stringify(await axe.run(document)))")
-    serious = [(v["id"], v["help"], [n["target"] for n in v["nodes"]][:3])
-               for v in result["violations"] if v["impact"] in ("serious", "critical")]
-    assert serious == []
-    assert result["passes"], "axe ran no checks"
+    assert_axe_finds_nothing_serious(page)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1557,8 +1556,4 @@ def test_weight_slider_has_no_serious_accessibility_violations(page, server, sca
     wait_loads(page, 1)
     assert slider.is_visible() and slider.input_value() != "0.5"
     page.add_script_tag(path=str(AXE))
-    result = page.evaluate("async () => JSON.parse(JSON.stringify(await axe.run(document)))")
-    serious = [(v["id"], v["help"], [n["target"] for n in v["nodes"]][:3])
-               for v in result["violations"] if v["impact"] in ("serious", "critical")]
-    assert serious == []
-    assert result["passes"], "axe ran no checks"
+    assert_axe_finds_nothing_serious(page)
