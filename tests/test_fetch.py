@@ -232,7 +232,7 @@ def test_slow_response_times_out_and_fails(server):
         t0 = time.perf_counter()
         with pytest.raises(FetchError, match="timed out"):
             f.get(url)
-        assert time.perf_counter() - t0 < 1.2  # two 0.2 s timeouts, not two 1.5 s waits
+        assert time.perf_counter() - t0 < 2.5  # two 0.2 s timeouts, not two 1.5 s waits
     assert server.hits["/slow"] == 2
 
 
@@ -409,12 +409,12 @@ def test_a_slow_steady_body_within_the_deadline_is_read(server):
 
 
 def test_a_stall_is_cut_at_the_deadline_not_the_read_timeout(server):
-    url = server.script("/stall", ("ok", BODY, 1.5))
-    with fast(timeout=1.0, deadline=0.3) as f:
+    url = server.script("/stall", ("ok", BODY, 3.5))
+    with fast(timeout=3.0, deadline=0.3) as f:
         t0 = time.perf_counter()
         with pytest.raises(FetchError, match="deadline of 0.3 s passed after 1 attempt .last: timed out"):
             f.get(url)
-        assert time.perf_counter() - t0 < 0.8
+        assert time.perf_counter() - t0 < 2  # the read timeout would take 3 s: room for a loaded CI machine
 
 
 def test_retry_after_past_the_deadline_gives_up_at_once(server):
