@@ -8,6 +8,7 @@ import hashlib
 import io
 import json
 import os
+import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -346,6 +347,49 @@ def test_connection_refused_is_retried_then_fails(server):
         with pytest.raises(FetchError, match="connection failed"):
             f.get(f"http://127.0.0.1:{port}/nobody")
         assert f.stats.requests == 2
+
+
+@pytest.fixture
+def no_dns(monkeypatch):
+    """Host names ending in .invalid do not resolve (as offline, or misspelt); counts lookups."""
+    lookups: list[str] = []
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kwargs):
+        if str(host).endswith(".invalid"):
+            lookups.append(host)
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return lookups
+
+
+def test_a_host_that_does_not_resolve_fails_at_once_and_is_remembered(server, no_dns):
+    with fast(retries=4, backoff=1.0) as f:  # a retry would wait about a second
+        started = time.monotonic()
+        with pytest.raises(FetchError, match="cannot resolve host gone.invalid: Name or service not known") as err:
+            f.get("http://gone.invalid/alto/1.xml")
+        assert err.value.parameter == "http://gone.invalid/alto/1.xml"
+        assert (f.stats.requests, f.stats.retries, no_dns) == (1, 0, ["gone.invalid"])
+        # The manifest's other links on that host fail without asking the resolver again.
+        for n in range(2, 50):
+            with pytest.raises(FetchError, match="cannot resolve host gone.invalid"):
+                f.get(f"http://gone.invalid/alto/{n}.xml")
+        assert time.monotonic() - started < 0.5
+        assert (f.stats.requests, no_dns) == (1, ["gone.invalid"])
+        assert f.get(server.script("/a", ("ok",))) == BODY  # other hosts are not affected
+
+
+def test_an_unresolved_host_is_looked_up_again_after_the_ttl(no_dns):
+    with fast(unresolved_ttl=0.2) as f:
+        for _ in range(2):
+            with pytest.raises(FetchError, match="cannot resolve host"):
+                f.get("http://gone.invalid/a")
+        time.sleep(0.3)
+        with pytest.raises(FetchError, match="cannot resolve host"):
+            f.get("http://gone.invalid/a")
+    assert no_dns == ["gone.invalid"] * 2
 
 
 def test_load_reads_paths_and_file_uris(tmp_path, monkeypatch):
