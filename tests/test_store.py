@@ -696,3 +696,102 @@ def test_many_threads_search_while_a_writer_adds(tmp_path):
     assert len(reader) == 700
     assert [row[0].key for row in reader.search(added, k=1)] == [region(400 + i).key for i in range(300)]
     reader.close()
+
+
+# -- stats: counted once per commit, never behind one ---------------------------------------------
+
+
+def _counting_sql(monkeypatch) -> list[str]:
+    """Every counting statement run on the connections of Index objects opened after this."""
+    seen: list[str] = []
+    connect = meta.connect
+
+    def traced(path, *, readonly):
+        con = connect(path, readonly=readonly)
+        con.set_trace_callback(lambda sql: seen.append(sql) if "count(" in sql else None)
+        return con
+
+    monkeypatch.setattr(meta, "connect", traced)
+    return seen
+
+
+def _stats_writer(path: str, steps, label, close) -> None:
+    with Index.create_or_open(path, model_info=MODEL, config=CONFIG) as idx:
+        idx.add([region(i, caption="lighthouse", kind="map") for i in range(10, 15)], unit(5, 5))
+        idx.commit()
+        steps.put("added")
+        label.wait()
+        idx.set_class([region(10).key, region(11).key], ["chart", "chart"])
+        idx.commit()
+        steps.put("labelled")
+        close.wait()  # closing saves the vector file: a commit of its own
+
+
+def test_stats_are_counted_once_per_commit_and_see_another_process_commit_at_once(tmp_path, monkeypatch):
+    build(tmp_path / "ix", 10)
+    counting = _counting_sql(monkeypatch)
+    reader = Index.open(tmp_path / "ix")
+    ctx = multiprocessing.get_context("fork")
+    steps, label, close = ctx.Queue(), ctx.Event(), ctx.Event()
+    proc = ctx.Process(target=_stats_writer, args=(str(tmp_path / "ix"), steps, label, close), daemon=True)
+    try:
+        first = reader.stats()
+        assert first["items"] == 10 and first["kinds"] == {"illustration": 10} and counting
+        counting.clear()
+        first["kinds"]["illustration"] = 0  # a caller's change does not reach the cache
+        assert reader.stats() == {**first, "kinds": {"illustration": 10}} and counting == []
+        proc.start()
+        assert steps.get(timeout=20) == "added"
+        # No refresh(): keyword search sees the commit at once, and so must stats.
+        assert len(reader.text_search("lighthouse")) == 5
+        after = reader.stats()
+        assert after["items"] == 15 and after["kinds"] == {"illustration": 10, "map": 5} and counting
+        assert after["vector_bytes"] == 15 * NDIM * 2
+        label.set()
+        assert steps.get(timeout=20) == "labelled"
+        assert reader.stats()["classes"] == {"chart": 2}  # a commit that adds no item counts too
+        counting.clear()
+        assert reader.stats()["classes"] == {"chart": 2} and counting == []
+    finally:
+        label.set()
+        close.set()
+        if proc.pid is not None:  # started
+            proc.join(20)
+            proc.kill()
+        reader.close()
+
+
+def test_stats_never_lag_a_commit_while_other_threads_read_them(tmp_path, monkeypatch):
+    build(tmp_path / "ix", 20)
+    reader = Index.open(tmp_path / "ix")
+    writer = Index.create_or_open(tmp_path / "ix", model_info=MODEL, config=CONFIG)
+    stop, errors = threading.Event(), []
+
+    def read_stats() -> None:  # keeps the cache warm between the writer's commits
+        try:
+            while not stop.is_set():
+                assert reader.stats()["items"] >= 20
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=read_stats) for _ in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        for b in range(20):
+            writer.add([region(20 + 5 * b + i) for i in range(5)], unit(10 + b, 5))
+            assert writer.stats()["items"] == 25 + 5 * b  # a writer counts its own uncommitted adds
+            writer.commit()
+            assert reader.stats()["items"] == 25 + 5 * b
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+        writer.close()
+    assert not errors, errors[0]
+    counting = _counting_sql(monkeypatch)
+    with Index.open(tmp_path / "ix") as again:  # its connections are traced
+        assert again.stats()["items"] == reader.stats()["items"] == 120 and counting
+        counting.clear()
+        assert again.stats()["items"] == 120 and counting == []  # nothing committed since
+    reader.close()
