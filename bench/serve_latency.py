@@ -10,7 +10,9 @@ HTTP clients for ``--seconds`` per query type:
 * ``similar``: ``GET /api/items/ID/similar`` for random items (vector search, no model);
 * ``keyword``: ``GET /api/search?q=WORD&mode=keyword`` (SQLite FTS5 BM25; one of the 200
   commonest caption words, so every query has hits);
-* ``fused``: ``GET /api/search?q=WORD`` (text vector + BM25, reciprocal rank fusion).
+* ``fused``: ``GET /api/search?q=WORD`` (text vector + BM25, reciprocal rank fusion);
+* ``stats``: ``GET /api/stats`` (counts by GROUP BY, cached until the next commit), only when
+  named in ``--kinds``.
 
 With ``--write-rate R``, each query type is measured twice, side by side: alone, then while a
 second process adds R new items per second to the same index (one commit a second, as
@@ -28,6 +30,7 @@ per second, p50/p95/p99 latency (client-side, whole HTTP round trip) and the ser
     python bench/serve_latency.py                       # 100k items, 8 clients, 15 s per type
     python bench/serve_latency.py --items 1000000 --dir /tmp/bookidx-bench-1m
     python bench/serve_latency.py --items 1000000 --dir /tmp/bookidx-bench-1m --write-rate 200
+    python bench/serve_latency.py --items 1000000 --dir /tmp/bookidx-bench-1m --kinds stats keyword
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ from bookidx.adapters.records import Book, Box, ImageRef, Page, Region
 from bookidx.embed import Embedder, normalize, register_embedder
 
 NDIM, SEED = 256, 7
+KINDS = ("similar", "keyword", "fused", "stats")
 
 
 class WordsEmbedder(Embedder):
@@ -225,6 +229,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--threads", type=int, default=8, help="waitress worker threads")
     p.add_argument("--seconds", type=float, default=15.0, help="per query type")
     p.add_argument("--write-rate", type=int, default=0, help="items/s a concurrent writer adds (0: no writer phase)")
+    p.add_argument("--kinds", nargs="+", choices=KINDS, default=KINDS[:3], help="query types, in this order")
     p.add_argument("--json", type=Path, default=None)
     args = p.parse_args(argv)
 
@@ -246,11 +251,13 @@ def main(argv: list[str] | None = None) -> dict:
         "similar": lambda rng: f"{base}/items/{rng.choice(keys)}/similar?limit=24",
         "keyword": lambda rng: f"{base}/search?mode=keyword&limit=24&q={rng.choice(words)}",
         "fused": lambda rng: f"{base}/search?limit=24&q={rng.choice(words)}",
+        "stats": lambda rng: f"{base}/stats",
     }
     result = {"items": args.items, "clients": args.clients, "threads": args.threads, "seconds": args.seconds,
               "idle": rss_mb(proc.pid)}
     try:
-        for name, urls in kinds.items():
+        for name in args.kinds:
+            urls = kinds[name]
             load(urls, 2, 2.0)  # warm-up: caches, the model, pooled SQLite connections
             result[name] = load(urls, args.clients, args.seconds) | rss_mb(proc.pid)
             report(name, result[name])
