@@ -106,6 +106,41 @@ def test_a_run_where_every_item_fails_exits_non_zero(tmp_path):
     assert result.exit_code != 0 and "100% of crops failed" in result.output, result.output
 
 
+def _index_cli(source, idx):
+    return CliRunner().invoke(cli, ["index", str(source), "--index", str(idx), "--model", "test-pixels", "--no-progress"])
+
+
+def test_a_rerun_whose_only_failures_failed_before_exits_zero_and_reports_them(pages, tmp_path):
+    # A nightly incremental job over sources with one permanently broken page (test-pixels
+    # cannot embed a blank page): the re-run tries nothing but that page. Its failing again
+    # says nothing about the image servers, so it is reported, and the job does not fail.
+    from PIL import Image
+
+    Image.new("RGB", (600, 900), "white").save(pages / "blank.jpg")
+    first = _index_cli(pages, tmp_path / "idx")
+    assert first.exit_code == 0 and "indexed 12" in first.output, first.output
+    again = _index_cli(pages, tmp_path / "idx")
+    assert again.exit_code == 0, again.output
+    assert "already indexed 12, fetched 1, failed 1, indexed 0" in again.output
+    assert "failed items (recorded in the index; a re-run retries them): 1, 1 of them failed in an " \
+           "earlier run too (not counted in the failure rate)" in again.output
+    assert "blank.jpg" in again.output
+    assert [Path(f["source"]).name for f in Index.open(tmp_path / "idx").failures()] == ["blank.jpg"]
+
+
+def test_a_rerun_whose_new_items_mostly_fail_still_exits_3(pages, tmp_path):
+    from PIL import Image
+
+    Image.new("RGB", (600, 900), "white").save(pages / "blank.jpg")
+    assert _index_cli(pages, tmp_path / "idx").exit_code == 0
+    for n in range(3):  # new pages the run cannot index: the limit is there for this
+        Image.new("RGB", (500, 700), "white").save(pages / f"new{n}.jpg")
+    again = _index_cli(pages, tmp_path / "idx")
+    assert again.exit_code == 3, again.output
+    assert "failed 4" in again.output and "1 of them failed in an earlier run too" in again.output
+    assert "100% of crops failed" in again.output  # the 3 new ones; the old one is not counted
+
+
 def test_another_model_is_refused_with_both_names(pages, tmp_path):
     index([str(pages)], tmp_path / "idx", IndexConfig(model="test-pixels"))
     result = CliRunner().invoke(cli, ["index", str(pages), "--index", str(tmp_path / "idx"), "--model", "efficientnet-lite0"])

@@ -5,6 +5,10 @@ and a writer (store.Index), glued here. Decoding is what bounds indexing, so cro
 decoded and preprocessed by a thread pool (Pillow and requests release the GIL) while the main
 thread runs the model on the previous batch. Per-item failures (a 404 image, a corrupt JPEG, a
 decompression bomb) are recorded in the index as data and the run goes on; a re-run retries them.
+The failure rate a caller holds against its limit (``Summary.failure_rate``) counts only items
+that had not failed before: an item that failed in an earlier run and fails again is reported
+but not counted, so one permanently broken page cannot fail every later incremental run, while
+a run whose new items fail (the image server down) still does.
 With ``drop_classes``, a saved classifier (classify.py) labels each embedded batch; items of those
 classes are counted as filtered ("class <label>") and not stored, the others keep their label.
 
@@ -54,6 +58,8 @@ class Summary:
     fetched: int = 0  # crops read (some of which the model may still fail on)
     failed: int = 0
     failed_embedding: int = 0  # of failed: fetched, but the model gave no usable vector
+    retried: int = 0  # items tried that had failed in an earlier run
+    failed_again: int = 0  # of failed: of those retried
     indexed: int = 0
     problems: int = 0
     seconds: dict[str, float] = field(default_factory=lambda: {"read": 0.0, "crop": 0.0, "embed": 0.0, "write": 0.0})
@@ -68,8 +74,10 @@ class Summary:
 
     @property
     def failure_rate(self) -> float:
-        tried = self.fetched + self.failed - self.failed_embedding  # an item counts once
-        return self.failed / tried if tried else 0.0
+        """The share of the items tried for the first time that failed. Retries of earlier
+        failures count neither way: their outcome says nothing new about the image servers."""
+        tried = self.fetched + self.failed - self.failed_embedding - self.retried  # an item counts once
+        return (self.failed - self.failed_again) / tried if tried > 0 else 0.0
 
     def lines(self) -> list[str]:
         s = self.seconds
@@ -88,7 +96,9 @@ class Summary:
             out.append(f"source problems (skipped blocks or files): {self.problems}")
             out += [f"  {p}" for p in self.problem_samples]
         if self.failed:
-            out.append(f"failed items (recorded in the index; a re-run retries them): {self.failed}")
+            again = (f", {self.failed_again} of them failed in an earlier run too (not counted in the failure rate)"
+                     if self.failed_again else "")
+            out.append(f"failed items (recorded in the index; a re-run retries them): {self.failed}{again}")
             out += [f"  {f}" for f in self.failure_samples]
         return out
 
@@ -232,12 +242,15 @@ def _embed_and_write(todo, store, embedder, fetcher, config, summary, progress, 
     reader = CropReader(fetcher, max_side=side, max_megapixels=config.max_megapixels)
     batch_size = config.batch_size or embedder.batch_size
     total = len(todo)
+    failed_before = {f["key"] for f in store.failures()} if todo else set()
+    summary.retried = sum(r.key in failed_before for r in todo)
     batch_regions: list[Region] = []
     batch_arrays: list[np.ndarray] = []
     since_commit = 0
 
     def record_failure(region: Region, stage: str, reason: str) -> None:
         summary.failed += 1
+        summary.failed_again += region.key in failed_before
         if len(summary.failure_samples) < 10:
             summary.failure_samples.append(f"{region.page.image.uri} {region.box.xywh()}: {reason}")
         store.record_failure(region.key, region.page.image.uri, stage, reason)
