@@ -1,0 +1,64 @@
+"""adapters/text.py's folding of caption and context text: the older German umlaut (a/o/u with a
+combining small e above, U+0364) as the reader types it, on the OCR-D Kant page and end to end."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from bookidx.adapters.alto import read_alto
+from bookidx.adapters.text import fold_text
+from bookidx.config import IndexConfig
+from bookidx.runner import index
+from bookidx.search import Query, run
+from bookidx.store import Index
+
+E = "\u0364"  # COMBINING LATIN SMALL LETTER E
+
+
+@pytest.mark.parametrize("text, folded", [
+    (f"Aufkla{E}rung", "Aufklärung"),
+    (f"Zwo{E}lftes Stu{E}k", "Zwölftes Stük"),
+    (f"A{E}rzte, O{E}l, U{E}ber", "Ärzte, Öl, Über"),
+    (f"Monatsſchrift", "Monatsſchrift"),  # the long s is the index tokenizer's to fold
+    (f"e{E}", f"e{E}"),  # over any other letter it is not an umlaut: kept
+    ("Aufklärung", "Aufklärung"),
+])
+def test_fold_text(text, folded):
+    assert fold_text(text) == folded
+
+
+def test_the_kant_page_context_has_modern_umlauts(corpus):
+    path = corpus / "ocrd-assets/kant_aufklaerung_1784/data/OCR-D-GT-ALTO/PAGE_0017_ALTO.xml"
+    assert f"Aufkla{E}rung".encode() in path.read_bytes()
+    regions = read_alto(path.read_bytes(), source=str(path))
+    assert regions and any("Aufklärung" in r.context for r in regions)
+    assert not any(E in r.caption + r.context for r in regions)
+
+
+_ALTO = f"""<?xml version="1.0" encoding="UTF-8"?>
+<alto xmlns="http://www.loc.gov/standards/alto/ns-v2#">
+  <Description><MeasurementUnit>pixel</MeasurementUnit>
+    <sourceImageInformation><fileName>p1.jpg</fileName></sourceImageInformation></Description>
+  <Layout><Page ID="P1" WIDTH="1000" HEIGHT="1400"><PrintSpace>
+    <Illustration ID="I1" HPOS="100" VPOS="100" WIDTH="800" HEIGHT="600"/>
+    <TextBlock ID="T1" HPOS="100" VPOS="710" WIDTH="800" HEIGHT="40"><TextLine>
+      <String CONTENT="Was"/><String CONTENT="iſt"/><String CONTENT="Aufkla{E}rung?"/>
+    </TextLine></TextBlock>
+  </PrintSpace></Page></Layout>
+</alto>"""
+
+
+def test_a_caption_in_the_older_spelling_is_found_by_the_modern_one(tmp_path):
+    folder = tmp_path / "kant"
+    folder.mkdir()
+    (folder / "p1.xml").write_text(_ALTO, encoding="utf-8")
+    pixels = np.random.default_rng(0).integers(0, 255, (1400, 1000, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(folder / "p1.jpg")
+    summary = index([str(folder)], tmp_path / "idx", IndexConfig(model="test-pixels"))
+    assert summary.indexed == 1
+    idx = Index.open(tmp_path / "idx")
+    for typed in ("Aufklärung", "aufklarung"):
+        hits = run(idx, Query(text=typed, mode="keyword"))
+        assert [h.region.caption for h in hits] == ["Was iſt Aufklärung?"], typed
