@@ -92,10 +92,18 @@ def parse_json(data: bytes, *, source: str, report: Report | None = None) -> Any
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise SourceError(f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
-                          source) from None
+        raise SourceError(json_syntax_error(exc, text), source) from None
     except RecursionError:  # [[[[... 100 000 deep: the decoder's own stack guard
         raise SourceError(_TOO_DEEP, source) from None
+
+
+def json_syntax_error(exc: json.JSONDecodeError, text: str) -> str:
+    """What is wrong with the JSON ``text``, where (line and column), and whether it simply
+    stops: a download or copy cut short ends inside a string or before the value is complete."""
+    detail = f"not JSON: {exc.msg.removesuffix(' at')} at line {exc.lineno} column {exc.colno}"
+    if exc.msg.startswith("Unterminated string") or exc.pos >= len(text.rstrip()):
+        detail += f"; the document ends before it is complete ({len(text)} characters; cut short?)"
+    return detail
 
 
 def kind_of(doc: Any) -> str | None:

@@ -10,11 +10,12 @@ something else); only lists, which have no signature, are known by their name.
 
 from __future__ import annotations
 
+import json
 import re
 
 from bookidx.errors import SourceError
 
-from .iiif import kind_of, parse_json
+from .iiif import json_syntax_error, kind_of, parse_json
 
 _MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"II*\x00", b"MM\x00*", b"GIF8",
           b"\x00\x00\x00\x0cjP  \r\n\x87\n", b"\xffO\xffQ")
@@ -51,10 +52,18 @@ def _xml_root(head: bytes) -> str:
 
 
 def not_a_source(data: bytes) -> str:
-    """Why a document is not a source, for the error message."""
+    """Why a document is not a source, for the error message: for JSON that does not parse
+    (a manifest cut short), the parser's reason with its line and column."""
     head = data[:65536].lstrip(b"\xef\xbb\xbf \t\r\n")
     if head.startswith(b"<"):
         return f"XML with root <{_xml_root(head)}>, not ALTO, METS or PAGE"
     if head.startswith((b"{", b"[")):
+        text = data.decode("utf-8-sig", errors="replace")
+        try:
+            json.loads(text)
+        except json.JSONDecodeError as exc:
+            return json_syntax_error(exc, text)
+        except RecursionError:  # well-formed as far as it was read, but no IIIF document is that deep
+            pass
         return "JSON that is not a IIIF Presentation manifest or collection"
     return "not XML, JSON, an image or a .txt list"

@@ -428,3 +428,22 @@ def test_a_broken_source_does_not_stop_the_others(corpus, tmp_path):
     assert len(regions) == 1 and regions[0].box == Box(0, 0, 2626, 3620)
     assert [os.path.basename(p.source) for p in problems] == ["junk.xml", "X0220169.XML"]
     assert "root <refNum>" in problems[1].message
+
+
+@pytest.mark.parametrize("cut, message", [
+    (3000, "line 107 column 31; the document ends before it is complete (3000 characters; cut short?)"),
+    (2, "not JSON: Expecting property name enclosed in double quotes at line 2 column 2; the document ends"),
+])
+def test_a_manifest_cut_short_is_reported_as_bad_json_with_its_position(corpus, tmp_path, cut, message):
+    cut_short = tmp_path / "wunder.json"
+    cut_short.write_bytes((corpus / "iiif-manifesto-fixtures/wunder.json").read_bytes()[:cut])
+    regions, problems = run([str(cut_short)])
+    assert regions == [] and [p.source for p in problems] == [str(cut_short)]
+    assert problems[0].message.startswith("not a source: not JSON: ") and message in problems[0].message
+
+
+def test_json_with_a_syntax_error_inside_is_reported_where_it_is(tmp_path):
+    broken = tmp_path / "manifest.json"
+    broken.write_text('{\n  "type": "Manifest",\n  "items": [,]\n}\n')
+    _, problems = run([str(broken)])
+    assert [p.message for p in problems] == ["not a source: not JSON: Expecting value at line 3 column 13"]
