@@ -5,9 +5,10 @@ what the vectors depend on, is info.py's).
 the region as JSON, the columns filters need, and its vector as a blob, so the usearch file
 (store.py) can always be rebuilt from it. Keyword search is an FTS5 *external content* table
 over ``items`` (caption, context, book title), kept in step by triggers (SQLite FTS5 §4.4.3,
-https://www.sqlite.org/fts5.html#external_content_tables). ``PRAGMA user_version`` holds the
-schema version; ``_MIGRATIONS`` upgrades older files one version at a time (schema 2 added
-``grp``, the near-duplicate group an item belongs to: dedup.py; schema 3 the ``dropped`` table).
+https://www.sqlite.org/fts5.html#external_content_tables); fts.py makes the MATCH expression
+from typed text (its names stay importable from here). ``PRAGMA user_version`` holds the schema
+version; ``_MIGRATIONS`` upgrades older files one version at a time (schema 2 added ``grp``, the
+near-duplicate group an item belongs to: dedup.py; schema 3 the ``dropped`` table).
 
 ``failures`` and ``dropped`` hold items that are not in ``items``, so that later runs know
 them: a failure is retried by every run; an item left out by class (``--drop-class``,
@@ -24,7 +25,6 @@ import json
 import re
 import sqlite3
 import time
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
@@ -34,6 +34,7 @@ import numpy as np
 
 from .adapters.records import Region
 from .errors import BadRequest, IndexMismatch
+from .fts import BM25_WEIGHTS, MAX_QUERY_TERMS, fts_query, nfc  # noqa: F401 (read as meta.* too)
 
 SCHEMA_VERSION = 3
 DB = "meta.sqlite"
@@ -61,11 +62,6 @@ def _add_dropped(con: sqlite3.Connection) -> None:
 
 # Upgrades from schema N to N + 1, each run in the same transaction as its user_version bump.
 _MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _add_groups, 2: _add_dropped}
-
-# FTS5 column weights for bm25(): caption, context, book title. A caption names the picture;
-# context is the page text around it, so it matches far more by chance.
-BM25_WEIGHTS = (4.0, 1.0, 2.0)
-MAX_QUERY_TERMS = 32
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS items (
@@ -206,27 +202,6 @@ def year_of(date: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-# A term is a run of letters/digits, optionally ending in * for a prefix query.
-_TERM = re.compile(r"\w+\*?")
-
-
-def fts_query(text: str) -> str | None:
-    """A safe FTS5 MATCH expression for what a user typed, or None when it has no words.
-
-    Every term is quoted, so FTS5 syntax in user input (quotes, AND/OR/NOT, NEAR, column
-    filters, parentheses) is searched as words instead of raising a syntax error. Terms are
-    AND-ed, as in most search boxes; ``word*`` keeps its meaning of a prefix search.
-    """
-    terms = _TERM.findall(unicodedata.normalize("NFC", text or ""))[:MAX_QUERY_TERMS]
-    parts = []
-    for term in terms:
-        prefix = term.endswith("*")
-        word = term.rstrip("*").replace("_", " ").strip()
-        if word:
-            parts.append(f'"{word}"' + ("*" if prefix else ""))
-    return " ".join(parts) or None
-
-
 def connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
     """A connection usable from any thread (callers serialise use of one connection)."""
     if readonly:
@@ -299,19 +274,14 @@ def item_row(region: Region, blob: bytes, seq: int, now: float) -> tuple:
         book.id if book else None,
         region.kind,
         region.page.index,
-        _nfc(region.caption),
-        _nfc(region.context),
-        _nfc(book.title if book else ""),
+        nfc(region.caption),
+        nfc(region.context),
+        nfc(book.title if book else ""),
         year_of(book.date) if book else None,
         blob,
         seq,
         now,
     )
-
-
-def _nfc(text: str) -> str:
-    """Text in the same Unicode form as queries (fts_query), so "é" matches "é" either way."""
-    return unicodedata.normalize("NFC", text or "")
 
 
 def key_list(keys: Iterable[int]) -> str:
