@@ -221,9 +221,15 @@ def test_parameters_are_checked_even_when_nothing_is_searched(client):
     assert client.get("/bookidx/api/search?limit=0").get_json()["parameter"] == "limit"
 
 
-@pytest.mark.parametrize("query", ["", "q=+++", "image_url=", "q=woodcut&date_from=1900&date_to=1800"])
-def test_empty_queries_and_empty_date_ranges_find_nothing(client, check, query):
-    body = check(client.get(f"/bookidx/api/search?{query}"), "SearchResponse")
+@pytest.mark.parametrize("query", ["", "q=+++", "image_url=", "q=&mode=keyword&kind=Illustration&collapse=true"])
+def test_a_search_for_nothing_is_a_400_naming_q(client, check, query):
+    """As the CLI refuses it: a client that lost its query hears so, not an empty page."""
+    body = check(client.get(f"/bookidx/api/search?{query}"), "Error", 400)
+    assert body["parameter"] == "q" and "similar" in body["detail"] and "image_url" in body["detail"]
+
+
+def test_an_empty_date_range_finds_nothing(client, check):
+    body = check(client.get("/bookidx/api/search?q=woodcut&date_from=1900&date_to=1800"), "SearchResponse")
     assert body["hits"] == [] and body["next"] is None and body["more"] is False
 
 

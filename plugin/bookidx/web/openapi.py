@@ -161,7 +161,7 @@ def parameters() -> dict[str, Any]:
         return {"name": name, "in": "query", "required": False, "schema": schema, "description": description, **extra}
 
     out = {
-        "q": query("q", {"type": "string", "maxLength": params.MAX_QUERY_CHARS}, "Text query. With no q, similar, image_url (or uploaded image) there are no hits"),
+        "q": query("q", {"type": "string", "maxLength": params.MAX_QUERY_CHARS}, "Text query; blank is the same as absent"),
         "mode": query("mode", {"enum": list(params.MODES), "default": "fused"}, "Ranking (see the API description)"),
         "w": query("w", {"type": "number", "minimum": 0, "maximum": 1, "default": 0.5}, "Image share in a text+image query"),
         "similar": query("similar", {"type": "string", "pattern": "^[0-9]{1,19}$"}, "Find items similar to this item id"),
@@ -229,6 +229,8 @@ def paths() -> dict[str, Any]:
         "/api/search": {
             "get": {
                 "operationId": "search", "summary": "Search by text, by item (similar) or by image URL",
+                "description": "Give q, similar or image_url, or more than one: with none of them "
+                               "there is nothing to search for, a 400 naming q.",
                 # image_url only where the operator allowed fetching (else it is refused with 400).
                 "parameters": p("q", "mode", "w", "similar", *fetching, "limit", "page", "collapse",
                                 *(reranking if fetching else [])) + filters,

@@ -220,9 +220,13 @@ def _results(
     filters = params.filters(args)
     collapse = params.flag(args, "collapse")
     hits: list[tuple[Any, int | None]] = []  # (store.Hit, inliers)
-    # Every parameter is optional, so an empty search box, or a date range that ends before it
-    # starts, is a valid request that finds nothing (not a 400).
-    if (text is not None or image is not None or similar is not None) and params.satisfiable(filters):
+    # Checked after the other parameters, so a request that is wrong twice hears of those first.
+    # Nothing to search for is the client's mistake (the CLI refuses it too; the widget never
+    # sends it), while a date range that ends before it starts is valid and finds nothing.
+    if text is None and image is None and similar is None:
+        raise BadRequest("nothing to search for: give q (text), similar (an item id) or image_url, "
+                         "or POST an image", "q")
+    if params.satisfiable(filters):
         from ..store import Filters
 
         query = Query(
