@@ -19,12 +19,18 @@ an image size does ``dpi`` apply. Boxes are rounded to whole pixels and clipped 
 Bad coordinates (non-numeric such as ``HEIGHT="1999;x_wconf"``, negative sizes, NaN, or beyond
 2**31 pixels once scaled) skip that block with a :class:`Problem` naming the line and attribute;
 they never fail the file. No :class:`RegionFilter` is applied: callers count what they filter.
+A page without picture blocks is no problem (most pages have none), so it is only logged, at
+INFO (``bookidx -v``), naming the other ``ComposedBlock`` types it has: docWORKS marks
+newspaper advertisements ``TYPE="Advertisement"``, and those are text (LSU 1923: the OCR'd
+words of the ad), not pictures, unless they hold an ``Illustration`` of their own.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import os
+from collections import Counter
 from dataclasses import replace
 
 from bookidx.errors import SourceError
@@ -38,6 +44,8 @@ _PICTURES = ("Illustration", "GraphicalElement")
 _PICTURE_TYPES = {"illustration"}  # ComposedBlock@TYPE values that mean "a picture"
 _CONTAINERS = {"TopMargin", "LeftMargin", "RightMargin", "BottomMargin", "PrintSpace"}
 _BOX = ("HPOS", "VPOS", "WIDTH", "HEIGHT")
+
+log = logging.getLogger(__name__)
 
 
 def read_alto(data: bytes, *, source: str, page: Page | None = None, book: Book | None = None,
@@ -179,11 +187,25 @@ def _page_regions(page_el, page: Page, sx: float, sy: float, book: Book | None,
             pictures.append(Picture(box, kind, el.get("ID", ""), tuple(tags.get(r, r) for r in refs),
                                     f"line {el.sourceline}: {kind} {el.get('ID', '')}"))
 
+    if not pictures:
+        _no_pictures(page_el, source)
+
     def texts() -> list[Block]:
         return [Block(box, _block_text(el)) for el in text_els
                 if (box := _box(el, "TextBlock", sx, sy, source, say)) is not None]
 
     return picture_regions(page, pictures, texts, book=book, source=source, say=say)
+
+
+def _no_pictures(page_el, source: str) -> None:
+    """Say (at INFO) that a page has no picture blocks, and which other composed blocks it has."""
+    if not log.isEnabledFor(logging.INFO):
+        return
+    types = Counter((el.get("TYPE") or "").strip() for el in page_el.iter("{*}ComposedBlock"))
+    others = ", ".join(f"{n} ComposedBlock TYPE={t!r}" for t, n in sorted(types.items()) if t)
+    page = f"page {page_el.get('ID')}: " if page_el.get("ID") else ""
+    log.info("%s: %sno picture blocks (Illustration, GraphicalElement, ComposedBlock TYPE='Illustration')%s",
+             source, page, f"; not taken as pictures: {others}" if others else "")
 
 
 def _blocks(parent, in_picture: bool):
