@@ -369,8 +369,9 @@ class Fetcher:
             if ago >= self.unresolved_ttl:
                 del self._unresolved[name]
                 return
-        raise FetchError(f"cannot resolve host {name}: {why} ({ago:.0f} s ago; "
-                         f"not looked up again for {self.unresolved_ttl - ago:.0f} s)", parameter=url)
+        failed = "just now" if ago < 1 else f"{ago:.0f} s ago"
+        raise FetchError(f"cannot resolve host {name}: {why} (lookup failed {failed}; not tried "
+                         f"again for {self.unresolved_ttl - ago:.0f} s)", parameter=url)
 
     def _expired(self, url: str, when: str) -> FetchError:
         return FetchError(f"deadline of {self.deadline:g} s passed {when}", parameter=url)
