@@ -57,7 +57,7 @@ def image_server():
 
 
 @pytest.fixture(scope="module")
-def app(tmp_path_factory, chapbooks, image_server):
+def index_path(tmp_path_factory, chapbooks):
     path = tmp_path_factory.mktemp("fuzz") / "idx"
     regions = chapbook_regions(chapbooks, n=8)
     build_index(path, chapbooks, load_embedder("test-pixels"), regions)
@@ -72,13 +72,25 @@ def app(tmp_path_factory, chapbooks, image_server):
                          "items": [{"type": "AnnotationPage", "items": [annotation]}]})
     save_manifest(path, IIIF_MANIFEST, {"@context": "http://iiif.io/api/presentation/3/context.json", "id": IIIF_MANIFEST,
                                         "type": "Manifest", "label": {"en": ["Atlas"]}, "items": canvases})
-    # image_url is declared and fetched: an allow-listed local server answers any path with an image
-    return create_app(str(path), fetch_allowlist=[f"{image_server}/iiif/"])
+    return path
+
+
+@pytest.fixture(scope="module")
+def app(index_path, image_server):
+    # image_url is fetched: an allow-listed local server answers any path with an image
+    return create_app(str(index_path), fetch_allowlist=[f"{image_server}/iiif/"])
 
 
 @pytest.fixture(scope="module")
 def api_schema(app):
     return schemathesis.openapi.from_wsgi("/bookidx/openapi.json", app)
+
+
+@pytest.fixture(scope="module")
+def closed_schema(index_path):
+    """The same index on a server that fetches no image_url and does not re-rank (still declared,
+    each with a schema admitting only what that server takes)."""
+    return schemathesis.openapi.from_wsgi("/bookidx/openapi.json", create_app(str(index_path), rerank_depth=0))
 
 
 def operations(schema) -> list:
@@ -105,8 +117,23 @@ def excluded(operation) -> list:
 # operation gets its own Hypothesis run here instead of a pytest parameter.
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
 def test_every_operation_answers_within_its_schema(api_schema, mode):
+    tried = fuzz(operations(api_schema), mode)
+    assert tried >= (14 if mode == GenerationMode.POSITIVE else 6), tried
+
+
+@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
+def test_searches_answer_within_their_schema_where_nothing_is_fetched_or_reranked(closed_schema, mode):
+    searches = {o.method.upper(): o for o in operations(closed_schema) if o.path == "/api/search"}
+    # Generated clients see both, even here; the fuzzer must find the server keeps to their schemas.
+    assert {"image_url", "rerank"} <= {p.name for p in searches["GET"].query}
+    assert "rerank" in {p.name for p in searches["POST"].query}
+    assert fuzz(list(searches.values()), mode) == 2
+
+
+def fuzz(operations: list, mode: GenerationMode) -> int:
+    """Call each operation with generated requests and check every answer; how many ran."""
     tried = 0
-    for operation in operations(api_schema):
+    for operation in operations:
         if mode == GenerationMode.NEGATIVE and not any(
                 len(part) for part in (operation.path_parameters, operation.query, operation.body)):
             continue  # nothing to get wrong (health, stats, manifests, the page, this document)
@@ -130,7 +157,7 @@ def test_every_operation_answers_within_its_schema(api_schema, mode):
         except Exception as e:
             raise AssertionError(f"{operation.method.upper()} {operation.path} ({mode}): {e}") from e
         tried += 1
-    assert tried >= (14 if mode == GenerationMode.POSITIVE else 6), tried
+    return tried
 
 
 def test_the_fuzzer_reaches_real_items_and_manifests(app):

@@ -77,6 +77,13 @@ def query_jpeg(regions, chapbooks, name: str) -> bytes:
     return buf.getvalue()
 
 
+def declared(client, method: str) -> dict[str, dict]:
+    """The parameters the OpenAPI document declares for ``method`` /api/search, by name."""
+    doc = client.get("/bookidx/openapi.json").get_json()
+    parameters = doc["paths"]["/api/search"][method]["parameters"]
+    return {p["name"]: p for p in (doc["components"]["parameters"][r["$ref"].rsplit("/", 1)[1]] for r in parameters)}
+
+
 def post(client, jpeg: bytes, query: str = ""):
     return client.post(f"/bookidx/api/search?{query}", data={"image": (io.BytesIO(jpeg), "photo.jpg")})
 
@@ -234,9 +241,8 @@ def test_rerank_an_image_url_with_a_next_link_and_one_fetch(index_dir, cv2, regi
     # Three searches, three fetches of the query image, and nothing else asked of that host:
     # the candidates' pixels came from the index's own page files.
     assert _Photo.paths == ["/photos/q.jpg"] * 3
-    doc = client.get("/bookidx/openapi.json").get_json()
-    get_params = [p["$ref"].rsplit("/", 1)[1] for p in doc["paths"]["/api/search"]["get"]["parameters"]]
-    assert "rerank" in get_params and "image_url" in get_params
+    get_params = declared(client, "get")
+    assert get_params["rerank"]["schema"] == {"type": "boolean", "default": False} and "image_url" in get_params
 
 
 # -- what it refuses ---------------------------------------------------------------------------
@@ -263,9 +269,9 @@ def test_depth_zero_turns_rerank_off_with_a_400_that_says_so(index_dir, regions,
     assert answer.status_code == 400 and answer.get_json()["parameter"] == "rerank"
     assert "BOOKIDX_RERANK_DEPTH" in answer.get_json()["detail"]
     assert post(client, jpeg).status_code == 200  # the rest of image search is unaffected
-    doc = client.get("/bookidx/openapi.json").get_json()
-    assert "rerank" not in doc["components"]["parameters"]
-    assert {"$ref": "#/components/parameters/rerank"} not in doc["paths"]["/api/search"]["post"]["parameters"]
+    for method in ("get", "post"):  # declared, with only false allowed and the reason given
+        rerank = declared(client, method)["rerank"]
+        assert rerank["schema"]["const"] is False and "BOOKIDX_RERANK_DEPTH is 0" in rerank["description"]
 
 
 def test_without_opencv_rerank_is_a_clear_400_and_the_rest_works(index_dir, regions, chapbooks, monkeypatch):
@@ -276,7 +282,8 @@ def test_without_opencv_rerank_is_a_clear_400_and_the_rest_works(index_dir, regi
     assert answer.status_code == 400 and answer.get_json()["parameter"] == "rerank"
     assert "OpenCV" in answer.get_json()["detail"]
     assert len(ids(post(client, jpeg, "limit=3"))) == 3
-    assert "rerank" not in client.get("/bookidx/openapi.json").get_json()["components"]["parameters"]
+    rerank = declared(client, "post")["rerank"]
+    assert rerank["schema"]["const"] is False and "OpenCV" in rerank["description"]
 
 
 # -- one re-ranker per collection, shared by threads -------------------------------------------

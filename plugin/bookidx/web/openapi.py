@@ -10,7 +10,7 @@ The IIIF-out routes (web/iiif.py) are described here too, when the blueprint has
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Callable
 
 from flask import current_app, request
 
@@ -34,8 +34,9 @@ Image search over one collection of digitised books.
   an affine transform fitted by RANSAC) and re-ordered: those with enough inliers (the same
   picture, cropped, rotated or rescaled) first, most inliers first, then the rest in their
   order; pages past that depth go on in the embedding's order. Each checked hit's `inliers` says
-  how many keypoints agreed. With `collapse`, groups are collapsed after re-ranking. Declared
-  only where the server offers it (else a 400 naming `rerank`).
+  how many keypoints agreed. With `collapse`, groups are collapsed after re-ranking. Where the
+  server cannot re-rank, the parameter's schema admits only false, and true is a 400 naming
+  `rerank` that says why.
 
 Item ids are decimal strings (63-bit integers do not fit in a JavaScript number). Regions are
 in canvas coordinates. Errors are `{"error": status, "detail": text, "parameter": name|null}`.
@@ -165,8 +166,7 @@ def parameters() -> dict[str, Any]:
         "mode": query("mode", {"enum": list(params.MODES), "default": "fused"}, "Ranking (see the API description)"),
         "w": query("w", {"type": "number", "minimum": 0, "maximum": 1, "default": 0.5}, "Image share in a text+image query"),
         "similar": query("similar", {"type": "string", "pattern": "^[0-9]{1,19}$"}, "Find items similar to this item id"),
-        "image_url": query("image_url", {"type": "string", "pattern": _prefixes_pattern(setting_list("BOOKIDX_FETCH_ALLOWLIST"))},
-                           "Find items similar to the image at this URL, which must be under one of the prefixes this server may fetch from"),
+        "image_url": _image_url(query),
         "collapse": query("collapse", {"type": "boolean", "default": False}, "One hit per near-duplicate group (its best)"),
         "limit": query("limit", {"type": "integer", "minimum": 1, "maximum": max_results, "default": setting("BOOKIDX_DEFAULT_LIMIT")}, "Hits per page"),
         "page": query("page", {"type": "integer", "minimum": 1, "maximum": params.max_pages(max_results, max_depth), "default": 1}, "Page number, from 1"),
@@ -179,11 +179,42 @@ def parameters() -> dict[str, Any]:
         "date_to": query("date_to", year, "Only items from books dated this year or earlier (a range ending before date_from is empty)"),
         "id": {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[0-9]{1,19}$"}, "description": "Item id"},
     }
-    if rerank_offered():  # else left out, as the operations leave the parameter out
-        out["rerank"] = query("rerank", {"type": "boolean", "default": False},
-                              f"Check the first {rerank_depth()} hits against the query image (image_url or the upload) "
-                              "and put the same picture first (see the API description)")
+    # Two rerank parameters, alike where the server fetches: GET has a query image only by URL.
+    out["rerank"] = _rerank(query, fetching=True)
+    out["rerank_by_url"] = _rerank(query, fetching=bool(setting_list("BOOKIDX_FETCH_ALLOWLIST")))
     return out
+
+
+def _image_url(query: Callable[..., dict[str, Any]]) -> dict[str, Any]:
+    """``image_url``, declared whether or not this server fetches (so clients know it exists),
+    its schema admitting what the server takes: URLs under the allow-list, else only an empty
+    value (the same as none)."""
+    prefixes = setting_list("BOOKIDX_FETCH_ALLOWLIST")
+    if not prefixes:
+        return query("image_url", {"type": "string", "maxLength": 0},
+                     "Find items similar to the image at this URL. This server fetches no URLs (its "
+                     "BOOKIDX_FETCH_ALLOWLIST is empty): any URL is a 400; POST the image instead")
+    return query("image_url", {"type": "string", "pattern": _prefixes_pattern(prefixes)},
+                 "Find items similar to the image at this URL, which must be under one of the prefixes this "
+                 f"server may fetch from: {', '.join(prefixes)}")
+
+
+def _rerank(query: Callable[..., dict[str, Any]], *, fetching: bool) -> dict[str, Any]:
+    """``rerank``: a boolean where the server re-ranks and the operation can have a query image,
+    else only false (true is a 400 naming rerank, which says why)."""
+    depth = rerank_depth()
+    if not depth:
+        why = "this server does not re-rank (BOOKIDX_RERANK_DEPTH is 0)"
+    elif not rerank_offered():
+        why = "this server cannot re-rank (OpenCV is not installed)"
+    elif not fetching:
+        why = "this server fetches no image_url, so GET has no query image to check hits against; POST the image"
+    else:
+        return query("rerank", {"type": "boolean", "default": False},
+                     f"Check the first {depth} hits against the query image (image_url or the upload) "
+                     "and put the same picture first (see the API description)")
+    return query("rerank", {"type": "boolean", "const": False, "default": False},
+                 f"Re-rank by the query image: only false here, as {why}")
 
 
 def responses() -> dict[str, Any]:
@@ -205,8 +236,8 @@ def responses() -> dict[str, Any]:
 
 
 def _prefixes_pattern(prefixes: list[str]) -> str:
-    """A regular expression for URLs starting with one of ``prefixes`` (never matches if none)."""
-    return "^(" + "|".join(_SPECIAL.sub(r"\\\1", p) for p in prefixes) + ")" if prefixes else "^(?!)"
+    """A regular expression for URLs starting with one of ``prefixes``, or empty (= absent)."""
+    return "^($|" + "|".join(_SPECIAL.sub(r"\\\1", p) for p in prefixes) + ")"
 
 
 # Escaped by hand, not with re.escape: that also escapes "-" and "#", which ECMA-262 (JSON
@@ -217,9 +248,6 @@ _SPECIAL = re.compile(r"([\\^$.|?*+()\[\]{}])")
 def paths() -> dict[str, Any]:
     p = lambda *names: [_ref(f"parameters/{n}") for n in names]  # noqa: E731
     filters = p(*params.FILTER_PARAMS)
-    fetching = ["image_url"] if setting_list("BOOKIDX_FETCH_ALLOWLIST") else []
-    # rerank only where it can work: the server re-ranks, and (GET) it may fetch a query image.
-    reranking = ["rerank"] if rerank_offered() else []
     search_json = _json(_ref("schemas/SearchResponse"), "Hits, best first")
     return {
         "/": {"get": {
@@ -231,14 +259,14 @@ def paths() -> dict[str, Any]:
                 "operationId": "search", "summary": "Search by text, by item (similar) or by image URL",
                 "description": "Give q, similar or image_url, or more than one: with none of them "
                                "there is nothing to search for, a 400 naming q.",
-                # image_url only where the operator allowed fetching (else it is refused with 400).
-                "parameters": p("q", "mode", "w", "similar", *fetching, "limit", "page", "collapse",
-                                *(reranking if fetching else [])) + filters,
+                # Every parameter the view reads; image_url and rerank_by_url say what this server takes.
+                "parameters": p("q", "mode", "w", "similar", "image_url", "limit", "page", "collapse",
+                                "rerank_by_url") + filters,
                 "responses": {"200": search_json, **_errors(400, 404, 413, 422, 500, 502)},
             },
             "post": {
                 "operationId": "searchImage", "summary": "Search by an uploaded image, optionally with text",
-                "parameters": p("mode", "limit", "page", "collapse", *reranking) + filters,
+                "parameters": p("mode", "limit", "page", "collapse", "rerank") + filters,
                 "requestBody": {"required": True, "content": {"multipart/form-data": {
                     "schema": {
                         "type": "object", "required": ["image"],

@@ -156,10 +156,16 @@ def satisfiable(filters: dict[str, Any] | None) -> bool:
     return start is None or end is None or start <= end
 
 
-def echo(args: Any) -> dict[str, Any]:
+#: What a search echoes in its response's ``query`` member, and what an upload's URL may hold
+#: (its q and w are form fields; the URL's similar and image_url are not read).
+ECHOED = ("q", "similar", "image_url", "mode", "w", "collapse", "rerank", *FILTER_PARAMS)
+UPLOAD_ECHOED = ("mode", "collapse", "rerank", *FILTER_PARAMS)
+
+
+def echo(args: Any, names: tuple[str, ...] = ECHOED) -> dict[str, Any]:
     """The query as understood, for the response's ``query`` member (repeated ones as lists)."""
     out: dict[str, Any] = {}
-    for name in ("q", "similar", "image_url", "mode", "w", "collapse", "rerank", *FILTER_PARAMS):
+    for name in names:
         values = [v for v in args.getlist(name) if v != ""]
         if values:
             out[name] = values if name in ("kind", "class") else values[0]

@@ -83,8 +83,10 @@ def search_image() -> Any:
     image = uploaded_image()
     form = request.form
     params.once(form)
-    return _results(request.args, text=params.text(form), image=image, weight=params.weight(form),
-                    reranker=reranker, endpoint=None)
+    text, weight = params.text(form), params.weight(form)
+    understood = params.echo(request.args, params.UPLOAD_ECHOED) | params.echo(form, ("w",)) | ({"q": text} if text else {})
+    return _results(request.args, text=text, image=image, weight=weight, reranker=reranker, endpoint=None,
+                    echo=understood)
 
 
 def item(item_id: str) -> Any:
