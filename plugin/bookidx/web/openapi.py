@@ -1,10 +1,11 @@
 """The OpenAPI 3.1 document (https://spec.openapis.org/oas/v3.1.0) of one mounted collection.
 
-Built per request because the server URL (the blueprint's prefix) and the caps (``limit``
-maximum, paging depth) are the collection's own settings. Response schemas are JSON Schema
-2020-12, the dialect OpenAPI 3.1 uses, and say what the views really return (tests validate
-live responses against them), so schema-driven fuzzers and client generators can rely on it.
-The IIIF-out routes (web/iiif.py) are described here too, when the blueprint has them.
+Built per request because the server URL (the blueprint's prefix), the caps (``limit``
+maximum, paging depth) and what the server fetches or re-ranks are the collection's own
+settings; every parameter a view reads is declared, with a schema admitting what this server
+takes (tests/test_openapi_params.py observes the views to keep the two in step). Response
+schemas are openapi_schemas.py's. The IIIF-out routes (web/iiif.py) are described here too,
+when the blueprint has them.
 """
 
 from __future__ import annotations
@@ -12,12 +13,17 @@ from __future__ import annotations
 import re
 from typing import Any, Callable
 
-from flask import current_app, request
-
 from .. import __version__
-from ..rerank import MIN_INLIERS
 from . import params
-from .state import external_url, rerank_depth, rerank_offered, setting, setting_list
+from .openapi_schemas import ref, schemas
+from .state import (
+    external_url,
+    iiif_served,
+    rerank_depth,
+    rerank_offered,
+    setting,
+    setting_list,
+)
 
 DESCRIPTION = """\
 Image search over one collection of digitised books.
@@ -43,114 +49,12 @@ in canvas coordinates. Errors are `{"error": status, "detail": text, "parameter"
 """
 
 
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/{name}"}
-
-
 def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
 def _errors(*codes: int) -> dict[str, Any]:
-    return {str(code): _ref(f"responses/E{code}") for code in codes}
-
-
-def _nullable(type_: str) -> dict[str, Any]:
-    return {"type": [type_, "null"]}
-
-
-def schemas() -> dict[str, Any]:
-    """Component schemas: Error, Hit, Item, SearchResponse, and the small endpoints' bodies."""
-    string, integer = {"type": "string"}, {"type": "integer"}
-    box = {"type": "object", "required": ["x", "y", "w", "h"], "properties": {k: integer for k in "xywh"}}
-    book = {
-        "type": ["object", "null"],
-        "required": ["id", "title", "creator", "date"],
-        "properties": {
-            "id": string, "title": string, "creator": string, "date": string, "language": string,
-            "metadata": {"type": "array", "items": {"type": "array", "items": string, "minItems": 2, "maxItems": 2}},
-        },
-    }
-    hit_props = {
-        "id": {"type": "string", "pattern": "^[0-9]{1,19}$", "description": "Item key, decimal"},
-        "score": {"type": ["number", "null"], "description": "Higher is better; null outside a search"},
-        "manifest": _nullable("string"),
-        "canvas": string,
-        "region": {**box, "description": "Canvas coordinates"},
-        "xywh": {"type": "string", "pattern": "^-?[0-9]+,-?[0-9]+,[0-9]+,[0-9]+$"},
-        "thumbnail": {"type": "string", "format": "uri"},
-        "caption": string,
-        "kind": string,
-        "class": _nullable("string"),
-        "group": {"type": ["string", "null"], "pattern": "^[0-9]{1,19}$", "description": "Near-duplicate group id, null when in none"},
-        "group_size": {"type": "integer", "minimum": 1, "description": "Items in the near-duplicate group (1 outside one)"},
-        "inliers": {"type": ["integer", "null"], "minimum": 0, "description": (
-            f"rerank=true: keypoint matches one affine transform explains; {MIN_INLIERS} or more is the same "
-            "picture (an exact match). Null when not checked (no rerank, past its depth, or unreadable)")},
-        "page": {"type": "object", "required": ["index", "label"], "properties": {"index": integer, "label": string}},
-        "book": book,
-        "links": {
-            "type": "object", "required": ["self", "similar"],
-            "properties": {"self": {"type": "string", "format": "uri"}, "similar": {"type": "string", "format": "uri"}},
-        },
-    }
-    hit = {"type": "object", "required": sorted(hit_props), "properties": hit_props}
-    item_props = {
-        **hit_props,
-        "page": {
-            "type": "object", "required": ["index", "label", "id", "width", "height"],
-            "properties": {"index": integer, "label": string, "id": string, "width": integer, "height": integer},
-        },
-        "box": {**box, "description": "Page-image pixels"},
-        "image": {
-            "type": "object", "required": ["width", "height", "service", "api", "url"],
-            "properties": {"width": integer, "height": integer, "service": _nullable("string"),
-                           "api": _nullable("integer"), "url": _nullable("string")},
-        },
-        "context": string,
-        "tags": {"type": "array", "items": string},
-        "duplicates": {"type": "array", "items": {"type": "string", "pattern": "^[0-9]{1,19}$"},
-                       "description": "The other items of its near-duplicate group"},
-    }
-    return {
-        "Error": {
-            "type": "object", "required": ["error", "detail", "parameter"],
-            "properties": {"error": integer, "detail": string, "parameter": _nullable("string")},
-        },
-        "Hit": hit,
-        "Item": {"type": "object", "required": sorted(item_props), "properties": item_props},
-        "SearchResponse": {
-            "type": "object", "required": ["query", "mode", "page", "limit", "hits", "next", "more"],
-            "properties": {
-                "query": {"type": "object", "description": "The parameters as understood"},
-                "mode": {"enum": list(params.MODES)},
-                "page": integer, "limit": integer,
-                "hits": {"type": "array", "items": _ref("schemas/Hit")},
-                "next": {"type": ["string", "null"], "format": "uri", "description": "The next page; null on the last (and for POST)"},
-                "more": {"type": "boolean", "description": "Whether a next page exists and may be asked for "
-                                                            "(false on the last page BOOKIDX_MAX_DEPTH allows)"},
-            },
-        },
-        "Duplicates": {
-            "type": "object", "required": ["id", "group", "group_size", "hits"],
-            "properties": {
-                "id": hit_props["id"], "group": hit_props["group"], "group_size": hit_props["group_size"],
-                "hits": {"type": "array", "items": _ref("schemas/Hit"), "description": "The group's other items; score: cosine similarity to this one"},
-            },
-        },
-        "Manifests": {
-            "type": "object", "required": ["manifests"],
-            "properties": {"manifests": {"type": "array", "items": {"type": "object"}}},
-        },
-        "Stats": {
-            "type": "object", "required": ["items", "model", "stats"],
-            "properties": {"items": integer, "model": {"type": "object"}, "stats": {"type": "object"}},
-        },
-        "Health": {
-            "type": "object", "required": ["status", "items", "model", "model_loaded"],
-            "properties": {"status": {"const": "ok"}, "items": integer, "model": string, "model_loaded": {"type": "boolean"}},
-        },
-    }
+    return {str(code): ref(f"responses/E{code}") for code in codes}
 
 
 def parameters() -> dict[str, Any]:
@@ -218,7 +122,7 @@ def _rerank(query: Callable[..., dict[str, Any]], *, fetching: bool) -> dict[str
 
 
 def responses() -> dict[str, Any]:
-    error = _ref("schemas/Error")
+    error = ref("schemas/Error")
     texts = {
         400: "Invalid parameter (named in `parameter`)",
         404: "No such item",
@@ -246,9 +150,9 @@ _SPECIAL = re.compile(r"([\\^$.|?*+()\[\]{}])")
 
 
 def paths() -> dict[str, Any]:
-    p = lambda *names: [_ref(f"parameters/{n}") for n in names]  # noqa: E731
+    p = lambda *names: [ref(f"parameters/{n}") for n in names]  # noqa: E731
     filters = p(*params.FILTER_PARAMS)
-    search_json = _json(_ref("schemas/SearchResponse"), "Hits, best first")
+    search_json = _json(ref("schemas/SearchResponse"), "Hits, best first")
     return {
         "/": {"get": {
             "operationId": "page", "summary": "A search page with the widget",
@@ -283,7 +187,7 @@ def paths() -> dict[str, Any]:
         },
         "/api/items/{id}": {"get": {
             "operationId": "item", "summary": "One item's record", "parameters": p("id"),
-            "responses": {"200": _json(_ref("schemas/Item"), "The item"), **_errors(404, 500)},
+            "responses": {"200": _json(ref("schemas/Item"), "The item"), **_errors(404, 500)},
         }},
         "/api/items/{id}/similar": {"get": {
             "operationId": "itemSimilar", "summary": "Items whose images are most like this one's",
@@ -293,19 +197,20 @@ def paths() -> dict[str, Any]:
         "/api/items/{id}/duplicates": {"get": {
             "operationId": "itemDuplicates", "summary": "The other items of its near-duplicate group (`bookidx duplicates`), most similar first",
             "parameters": p("id"),
-            "responses": {"200": _json(_ref("schemas/Duplicates"), "The group"), **_errors(404, 500)},
+            "responses": {"200": _json(ref("schemas/Duplicates"), "The group"), **_errors(404, 500)},
         }},
         "/api/manifests": {"get": {
-            "operationId": "manifests", "summary": "The IIIF manifests (books) in the index",
-            "responses": {"200": _json(_ref("schemas/Manifests"), "Manifests"), **_errors(500)},
+            "operationId": "manifests",
+            "summary": "The IIIF manifests (books) in the index, with the URLs of the annotated copies served here",
+            "responses": {"200": _json(ref("schemas/Manifests"), "Manifests"), **_errors(500)},
         }},
         "/api/stats": {"get": {
             "operationId": "stats", "summary": "Counts and the model",
-            "responses": {"200": _json(_ref("schemas/Stats"), "Statistics"), **_errors(500)},
+            "responses": {"200": _json(ref("schemas/Stats"), "Statistics"), **_errors(500)},
         }},
         "/api/health": {"get": {
             "operationId": "health", "summary": "Liveness: the index opens",
-            "responses": {"200": _json(_ref("schemas/Health"), "Healthy"), **_errors(500)},
+            "responses": {"200": _json(ref("schemas/Health"), "Healthy"), **_errors(500)},
         }},
         "/openapi.json": {"get": {
             "operationId": "openapi", "summary": "This document",
@@ -324,7 +229,7 @@ def paths() -> dict[str, Any]:
         "/static/{filename}": {"get": {
             "operationId": "static", "summary": "The widget's files (bookidx.js: <bookidx-search>, <bookidx-similar>)",
             "parameters": [{"name": "filename", "in": "path", "required": True, "schema": {"type": "string"}}],
-            "responses": {"200": {"description": "The file"}, "304": {"description": "Not modified"}, "404": _ref("responses/E404route")},
+            "responses": {"200": {"description": "The file"}, "304": {"description": "Not modified"}, "404": ref("responses/E404route")},
         }},
     }
 
@@ -336,7 +241,7 @@ def iiif_paths() -> dict[str, Any]:
     canvas = {"name": "canvas", "in": "path", "required": True, "description": "Canvas index, from 0",
               "schema": {"type": "integer", "minimum": 0}}
     search_params = [
-        slug, _ref("parameters/q"),
+        slug, ref("parameters/q"),
         {"name": "motivation", "in": "query", "required": False, "schema": {"type": "string"},
          "description": "Space-separated motivations to keep (e.g. painting commenting)"},
         {"name": "page", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1},
@@ -371,7 +276,7 @@ def document() -> dict[str, Any]:
     """The whole document for the collection serving the current request."""
     root = external_url(".openapi")[: -len("/openapi.json")]
     all_paths = paths()
-    if f"{request.blueprint}.iiif_manifest" in current_app.view_functions:  # web/iiif.py is there
+    if iiif_served():
         all_paths.update(iiif_paths())
     return {
         "openapi": "3.1.0",

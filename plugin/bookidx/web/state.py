@@ -245,19 +245,48 @@ def item_url(key: int) -> str:
 
 
 def item_link(endpoint: str, key: int) -> str:
-    """``external_url(endpoint, item_id=key)``, built once per request and endpoint.
+    """``external_url(endpoint, item_id=key)``, built once per request and endpoint."""
+    return _link(endpoint, "item_id", str(key))
+
+
+def _link(endpoint: str, name: str, value: str) -> str:
+    """``external_url(endpoint, **{name: value})`` for a one-variable route, from a template
+    built once per request.
 
     ``url_for`` costs tens of microseconds; a page of hits needs three links per hit, which
-    made link building a third of an item→similar request. The id is substituted instead.
+    made link building a third of an item→similar request. The value is substituted instead.
     """
     templates = g.setdefault("_bookidx_links", {})
     template = templates.get(endpoint)
     if template is None:
-        template = templates[endpoint] = external_url(endpoint, item_id=_SLOT)
-    return template.replace(_SLOT, str(key))
+        template = templates[endpoint] = external_url(endpoint, **{name: _SLOT})
+    return template.replace(_SLOT, value)
 
 
 _SLOT = "__bookidx_id__"  # a path segment url_for leaves as it is
+
+
+def iiif_served() -> bool:
+    """Whether this blueprint has the IIIF-out routes (web/iiif.py, which may be left out)."""
+    return f"{request.blueprint}.iiif_manifest" in current_app.view_functions
+
+
+#: The IIIF-out routes of one stored manifest (web/iiif.py), by the name /api/manifests gives them.
+MANIFEST_LINKS = (("manifest", ".iiif_manifest"), ("search", ".iiif_search"), ("search1", ".iiif_search1"))
+
+
+def manifest_links(manifest_id: str) -> tuple[str, dict[str, str]] | None:
+    """The slug of a manifest the index keeps (manifests.py) and the URLs this blueprint serves
+    it at: the annotated manifest and its Content Search 2.0 and 1.0 services, the same URLs the
+    served manifest advertises. None when it is not kept (a folder's or a METS file's "manifest"
+    is a book id) or the blueprint has no IIIF routes.
+    """
+    from ..manifests import manifest_path, slug
+
+    manifest_slug = slug(manifest_id)
+    if not iiif_served() or not manifest_path(current_index().path, manifest_slug).is_file():
+        return None
+    return manifest_slug, {name: _link(endpoint, "slug", manifest_slug) for name, endpoint in MANIFEST_LINKS}
 
 
 def thumbnail(region: Region) -> str:

@@ -28,6 +28,7 @@ from .state import (
     current_reranker,
     external_url,
     hit_json,
+    manifest_links,
     model_loaded,
     region_json,
     setting,
@@ -129,7 +130,13 @@ def item_similar(item_id: str) -> Any:
 
 
 def manifests() -> Any:
-    return jsonify({"manifests": current_index().manifests()})
+    """The manifests (or books) in the index; those the index keeps a copy of carry its slug and
+    the IIIF routes serving it, annotated and searchable (``links``), else null."""
+    out = []
+    for entry in current_index().manifests():
+        served = manifest_links(entry["id"])
+        out.append(entry | {"slug": served[0] if served else None, "links": served[1] if served else None})
+    return jsonify({"manifests": out})
 
 
 def stats() -> Any:
