@@ -27,17 +27,12 @@ by layout:
 * **context**: the text of the blocks nearest the picture (edge-to-edge distance), in reading
   order, up to about 1000 characters, for full-text search around pictures without captions.
 
-Text is folded for search as it is read (:func:`fold_text`): German printing wrote the umlaut as
-a small e above the vowel until the 19th century, and transcriptions that keep it (Deutsches
-Textarchiv, OCR-D ground truth: Kant 1784 "Aufkla\u0364rung") write a/o/u + U+0364 COMBINING LATIN
-SMALL LETTER E, which no reader types and which SQLite's FTS5 tokenizer splits words at
-("aufkla" + "rung"). These become ä/ö/ü (Ä/Ö/Ü). The long s needs nothing here: the index's
-tokenizer (unicode61) folds "ſ" to "s" itself.
+Text is kept as the source spells it (long s, the older umlaut with a small e above); the
+index folds it for search (bookidx.fts.searchable).
 """
 
 from __future__ import annotations
 
-import re
 from typing import Callable, Iterable, NamedTuple, Sequence
 
 from .records import Book, Box, Page, Problem, Region, Report
@@ -46,8 +41,6 @@ MAX_GAP = 0.03  # of the page height; see the module docstring
 MAX_CAPTION = 500  # characters
 ABOVE_PENALTY = 3.0  # an above block wins only when under a third of the below one's gap
 CONTEXT_LIMIT = 1000  # characters
-_SUPERSCRIPT_E = re.compile("([aouAOU])\u0364")  # U+0364 COMBINING LATIN SMALL LETTER E
-_UMLAUT = {"a": "ä", "o": "ö", "u": "ü", "A": "Ä", "O": "Ö", "U": "Ü"}
 
 
 class Block(NamedTuple):
@@ -93,7 +86,7 @@ def picture_regions(page: Page, pictures: Iterable[Picture], texts: Callable[[],
         kept.append((picture, box))
     if not kept:
         return []
-    blocks = [Block(b.box, fold_text(b.text)) for b in texts()]
+    blocks = texts()
     height = img_h or max((b.box.y + b.box.h for b in blocks), default=0)
     regions: list[Region] = []
     seen: set[Box] = set()
@@ -106,12 +99,6 @@ def picture_regions(page: Page, pictures: Iterable[Picture], texts: Callable[[],
                               caption=caption, context=context, book=book, source=source,
                               tags=picture.tags))
     return regions
-
-
-def fold_text(text: str) -> str:
-    """``text`` as it is searched: a/o/u with a combining small e above (U+0364, the older
-    German umlaut) as ä/ö/ü, A/O/U as Ä/Ö/Ü ("Aufkla\u0364rung" -> "Aufklärung")."""
-    return _SUPERSCRIPT_E.sub(lambda m: _UMLAUT[m.group(1)], text) if "\u0364" in text else text
 
 
 def caption_and_context(picture: Box, blocks: Sequence[Block], page_height: int,

@@ -34,7 +34,7 @@ import numpy as np
 
 from .adapters.records import Region
 from .errors import BadRequest, IndexMismatch
-from .fts import BM25_WEIGHTS, MAX_QUERY_TERMS, fts_query, nfc  # noqa: F401 (read as meta.* too)
+from .fts import BM25_WEIGHTS, MAX_QUERY_TERMS, fts_query, searchable  # noqa: F401 (read as meta.* too)
 
 SCHEMA_VERSION = 3
 DB = "meta.sqlite"
@@ -274,9 +274,9 @@ def item_row(region: Region, blob: bytes, seq: int, now: float) -> tuple:
         book.id if book else None,
         region.kind,
         region.page.index,
-        nfc(region.caption),
-        nfc(region.context),
-        nfc(book.title if book else ""),
+        searchable(region.caption),
+        searchable(region.context),
+        searchable(book.title if book else ""),
         year_of(book.date) if book else None,
         blob,
         seq,
