@@ -261,21 +261,51 @@ def regions_cmd(sources, show_all, dpi):
             click.echo(json.dumps(row, ensure_ascii=False))
 
 
-@cli.command("serve")
+_SERVE_SETTINGS = """\b
+Settings (all in bookidx/web/config.py) come from BOOKIDX_* environment variables,
+then --set, then the options above. A value of the wrong type is an error naming
+the setting, as is --set with a name that is no setting (an environment variable
+that is none is only warned about). Lists are comma-separated; 'none' is None
+where a setting allows it.
+\b
+  BOOKIDX_FETCH_ALLOWLIST=https://iiif.example.org/  clients may search by image_url there
+  BOOKIDX_PUBLIC_URL=https://lib.example.org/        links are built on this address
+  BOOKIDX_MAX_RESULTS=50  BOOKIDX_RERANK_DEPTH=100  BOOKIDX_REFRESH_SECONDS=none ...
+\b
+Behind a reverse proxy, links carry the proxy's scheme and host with --trusted-proxy
+(it must send X-Forwarded-Proto and X-Forwarded-Host), or with BOOKIDX_PUBLIC_URL.
+"""
+
+
+@cli.command("serve", epilog=_SERVE_SETTINGS)
 @click.argument("index_dir", type=click.Path(exists=True, file_okay=False))
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on (0.0.0.0 for all).")
 @click.option("--port", type=int, default=8000, show_default=True)
 @click.option("--threads", type=int, default=8, show_default=True, help="waitress worker threads.")
-@click.option("--cors", "cors_origins", multiple=True, help="Origin allowed to call the API from a browser (repeatable, or '*').")
-@click.option("--device", default="cpu", show_default=True, help="Device for the query encoder.")
+@click.option("--cors", "cors_origins", multiple=True, help="Origin allowed to call the API from a browser (repeatable, or '*'). Same as BOOKIDX_CORS_ORIGINS.")
+@click.option("--device", default=None, help="Device for the query encoder. Same as BOOKIDX_DEVICE.  [default: cpu]")
+@click.option("--set", "assignments", multiple=True, metavar="NAME=VALUE",
+              help="A BOOKIDX_* setting (repeatable; the prefix may be left out): --set fetch_allowlist=https://iiif.example.org/")
+@click.option("--trusted-proxy", default=None, metavar="ADDR",
+              help="Address of a reverse proxy (127.0.0.1 for one on this machine; '*' for any) whose "
+                   "X-Forwarded-Proto/-Host/-Port/-For headers are believed, so links follow the client's https and host.")
 @_errors
-def serve_cmd(index_dir, host, port, threads, cors_origins, device):
+def serve_cmd(index_dir, host, port, threads, cors_origins, device, assignments, trusted_proxy):
     """Serve INDEX_DIR: JSON API, OpenAPI document, widget and IIIF routes under /bookidx/."""
-    from .store import Index
-    from .web.serve import serve
+    import os
 
+    from .store import Index
+    from .web.serve import serve, settings
+
+    config, notes = settings(os.environ, assignments)  # first: a bad setting fails before the index is opened
+    for note in notes:
+        click.echo(f"warning: {note}", err=True)
+    if cors_origins:
+        config["BOOKIDX_CORS_ORIGINS"] = tuple(cors_origins)
+    if device:
+        config["BOOKIDX_DEVICE"] = device
     Index.open(index_dir).close()  # fail now, with a clear message, not on the first request
-    serve(index_dir, host=host, port=port, threads=threads, cors_origins=cors_origins, device=device)
+    serve(index_dir, host=host, port=port, threads=threads, trusted_proxy=trusted_proxy, **config)
 
 
 @cli.command("annotate")

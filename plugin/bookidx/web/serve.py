@@ -5,13 +5,23 @@ page. The index is opened (and checked) before the first request, so a wrong pat
 start-up rather than on the first visitor; the query model still loads on the first query that
 needs it. Waitress serves requests from a pool of ``threads``; the index and the model are
 shared by them (web/state.py).
+
+Settings: the ``BOOKIDX_*`` names of web/config.py, read from the environment and from
+``--set NAME=VALUE`` (:func:`settings`); each value is parsed to its setting's type, and a name
+that is not a setting is refused, as ``create_blueprint`` refuses it. Behind a reverse proxy,
+waitress takes the scheme and host of links from a trusted proxy's X-Forwarded-* headers
+(``trusted_proxy``, https://docs.pylonsproject.org/projects/waitress/en/stable/reverse-proxy.html),
+or ``BOOKIDX_PUBLIC_URL`` names the public address outright.
 """
 
 from __future__ import annotations
 
+import difflib
 import logging
 import sys
-from typing import Any, Iterable
+import typing
+from types import NoneType, UnionType
+from typing import Any, Iterable, Mapping
 
 from flask import Flask, redirect, url_for
 
@@ -20,6 +30,82 @@ from . import config as defaults
 from . import create_blueprint
 from .state import normalise_settings
 
+#: The headers a trusted proxy may set (as nginx, Apache, Caddy and Traefik send them): the
+#: client's address, and the scheme, host and port the client asked for, which links are built on.
+PROXY_HEADERS = frozenset({"x-forwarded-for", "x-forwarded-host", "x-forwarded-port", "x-forwarded-proto"})
+
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def settings(environ: Mapping[str, str], assignments: Iterable[str] = ()) -> tuple[dict[str, Any], list[str]]:
+    """``BOOKIDX_*`` settings from environment variables, then ``NAME=VALUE`` assignments
+    (which win; the prefix may be left out: ``fetch_allowlist=...``), parsed by their types.
+
+    Returns:
+        The settings, and a note for each ``BOOKIDX_*`` environment variable that is not a
+        setting: those are left alone rather than refused, since other tools use the prefix too
+        (``BOOKIDX_SHARED`` for the test corpus, ``BOOKIDX_SKIP_BROWSER`` in scripts/setup),
+        and the note names the setting a misspelt one was probably meant to be.
+
+    Raises:
+        ConfigError: an assignment whose name is not a setting or that has no ``=``, or a value
+            that is not of its setting's type; names the setting.
+    """
+    out, notes = {}, []
+    known = defaults.names()
+    for name, text in sorted(environ.items()):
+        if not name.startswith("BOOKIDX_"):
+            continue
+        if name in known:
+            out[name] = parse_setting(name, text)
+            continue
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.85)
+        notes.append(f"environment variable {name} is not a bookidx serve setting; ignored"
+                     + (f" (did you mean {close[0]}?)" if close else ""))
+    for assignment in assignments:
+        name, eq, text = assignment.partition("=")
+        if not eq or not name.strip():
+            raise ConfigError(f"{assignment!r} is not NAME=VALUE", "--set")
+        out[_full_name(name.strip())] = parse_setting(name.strip(), text)
+    return out, notes
+
+
+def parse_setting(name: str, text: str) -> Any:
+    """``text`` as a value of the setting ``name`` (web/config.py gives the type): lists are
+    comma-separated, whole numbers and decimals as Python writes them, booleans true/false,
+    and an empty value or ``none`` is None where the setting may be None.
+
+    Raises:
+        ConfigError: ``name`` is not a setting, or ``text`` is not of its type.
+    """
+    full = _full_name(name)
+    types = typing.get_type_hints(defaults)
+    if full not in types:
+        raise ConfigError(f"not a bookidx setting; known: {', '.join(defaults.names())}", name)
+    kind, text = types[full], text.strip()
+    options = typing.get_args(kind) if isinstance(kind, UnionType) else (kind,)
+    if NoneType in options and text.lower() in ("", "none"):
+        return None
+    base = next(option for option in options if option is not NoneType)
+    if typing.get_origin(base) is tuple:  # BOOKIDX_CORS_ORIGINS=https://a.org,https://b.org
+        return tuple(part.strip() for part in text.split(",") if part.strip())
+    if base is str:
+        return text
+    if base is bool and text.lower() in _TRUE + _FALSE:
+        return text.lower() in _TRUE
+    if base in (int, float):
+        try:
+            return base(text)
+        except ValueError:
+            pass
+    what = {int: "a whole number", float: "a number", bool: "true or false"}.get(base, getattr(base, "__name__", str(base)))
+    raise ConfigError(f"{text!r} is not {what}" + (" or none" if NoneType in options else ""), full)
+
+
+def _full_name(name: str) -> str:
+    return name if name.startswith("BOOKIDX_") else "BOOKIDX_" + name.upper()
+
+
 def create_app(index_dir: str, *, cors_origins: Iterable[str] = (), **config: Any) -> Flask:
     """A Flask app serving ``index_dir`` at ``/bookidx`` (``config``: BOOKIDX_* settings).
 
@@ -27,7 +113,9 @@ def create_app(index_dir: str, *, cors_origins: Iterable[str] = (), **config: An
         ConfigError: the index cannot be opened.
     """
     app = Flask("bookidx.serve")
-    app.register_blueprint(create_blueprint(index_dir, cors_origins=tuple(cors_origins), **config))
+    if cors_origins:  # only when given: an empty tuple would override BOOKIDX_CORS_ORIGINS in ``config``
+        config = {**config, "BOOKIDX_CORS_ORIGINS": tuple(cors_origins)}
+    app.register_blueprint(create_blueprint(index_dir, **config))
     app.add_url_rule("/", "home", lambda: redirect(url_for("bookidx.page")))
     with app.test_client() as client:  # open the index now: fail at start-up, not on a visitor
         answer = client.get("/bookidx/api/health")
@@ -38,11 +126,18 @@ def create_app(index_dir: str, *, cors_origins: Iterable[str] = (), **config: An
 
 def make_server(
     index_dir: str, host: str = "127.0.0.1", port: int = 8000, threads: int = 8,
-    cors_origins: Iterable[str] = (), **config: Any,
+    cors_origins: Iterable[str] = (), trusted_proxy: str | None = None, **config: Any,
 ) -> Any:
     """A ready waitress server (not yet running); ``.run()`` serves until :func:`shutdown`.
 
-    ``port=0`` picks a free port; the bound one is ``server.effective_port``.
+    ``port=0`` picks a free port; the bound one is ``server.effective_port``. ``trusted_proxy``:
+    the address of a reverse proxy (``*``: any peer) whose :data:`PROXY_HEADERS` are believed,
+    so links in answers carry the scheme and host the client used (https behind a TLS proxy);
+    those headers from any other peer are dropped.
+
+    Raises:
+        ConfigError: the index cannot be opened, or ``host:port`` cannot be listened on (in use,
+            not an address of this machine, no permission).
     """
     from waitress import create_server
 
@@ -51,7 +146,13 @@ def make_server(
     # Waitress refuses larger bodies before Flask sees them (plain-text 413); the blueprint's
     # JSON 413 for uploads over BOOKIDX_MAX_UPLOAD_BYTES applies below this backstop.
     body_limit = 2 * upload + 65536
-    return create_server(app, host=host, port=port, threads=threads, ident="bookidx", max_request_body_size=body_limit)
+    proxy = {"trusted_proxy": trusted_proxy, "trusted_proxy_headers": set(PROXY_HEADERS)} if trusted_proxy else {}
+    try:
+        return create_server(
+            app, host=host, port=port, threads=threads, ident="bookidx", max_request_body_size=body_limit, **proxy,
+        )
+    except OSError as e:  # EADDRINUSE, EADDRNOTAVAIL, EACCES (a port below 1024), an unknown host name
+        raise ConfigError(f"cannot listen on {host}:{port}: {e.strerror or e}", "port") from None
 
 
 def shutdown(server: Any) -> None:
@@ -71,10 +172,10 @@ def shutdown(server: Any) -> None:
 
 def serve(
     index_dir: str, host: str = "127.0.0.1", port: int = 8000, threads: int = 8,
-    cors_origins: Iterable[str] = (), **config: Any,
+    cors_origins: Iterable[str] = (), trusted_proxy: str | None = None, **config: Any,
 ) -> None:
     """Serve ``index_dir`` until interrupted (Ctrl-C). See :func:`make_server` for the arguments."""
-    server = make_server(index_dir, host, port, threads, cors_origins, **config)
+    server = make_server(index_dir, host, port, threads, cors_origins, trusted_proxy, **config)
     # waitress warns "Task queue depth is N" on every queued request: under load that is tens of
     # thousands of lines a minute (docs/reliability.md). Queueing is normal; errors still show.
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)

@@ -1,0 +1,170 @@
+"""``bookidx serve`` settings and deployment: BOOKIDX_* from the environment and ``--set``,
+links behind a trusted reverse proxy, and a port in use.
+
+The first test runs the real command (``tests/pixelcli.py serve``) as a process with the
+environment a deployment gives it, and asks it over HTTP; the proxy tests run waitress in a
+thread, as test_web_server.py does, and stop it with ``bookidx.web.serve.shutdown``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from bookidx.cli import cli
+from bookidx.embed import load_embedder
+from bookidx.errors import ConfigError
+from bookidx.web.serve import make_server, parse_setting, settings, shutdown
+from click.testing import CliRunner
+from webindex import TWIN_A, TWIN_B, build_index, chapbook_regions
+
+PIXELCLI = Path(__file__).with_name("pixelcli.py")
+PROXIED = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "lib.example.org"}
+
+
+@pytest.fixture(scope="module")
+def regions(chapbooks):
+    return chapbook_regions(chapbooks)
+
+
+@pytest.fixture(scope="module")
+def index_dir(tmp_path_factory, chapbooks, regions):
+    path = tmp_path_factory.mktemp("serve-settings") / "idx"
+    build_index(path, chapbooks, load_embedder("test-pixels"), regions)
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The test process's environment without BOOKIDX_* (BOOKIDX_SHARED may be set), plus ``extra``."""
+    return {**{k: v for k, v in os.environ.items() if not k.startswith("BOOKIDX_")}, **extra}
+
+
+def wait_for(base: str, proc: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"serve exited {proc.returncode}: {proc.stderr.read()}")
+        try:
+            if requests.get(base + "/bookidx/api/health", timeout=2).status_code == 200:
+                return
+        except requests.ConnectionError:
+            time.sleep(0.2)
+    raise AssertionError("serve did not answer within 60 s")
+
+
+def test_serve_command_takes_settings_from_the_environment_and_set(index_dir, regions):
+    """The review's case: BOOKIDX_FETCH_ALLOWLIST in the environment enables image_url (it was
+    ignored: 400 "BOOKIDX_FETCH_ALLOWLIST is empty"), and --set overrides a setting."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = clean_env(BOOKIDX_FETCH_ALLOWLIST=f"https://nowhere.example/, {base}/bookidx/crops/", BOOKIDX_MAX_RESULTS="5")
+    proc = subprocess.Popen(
+        [sys.executable, str(PIXELCLI), "serve", str(index_dir), "--port", str(port), "--set", "max_results=3"],
+        env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+    )
+    try:
+        wait_for(base, proc)
+        a, b = (next(r for r in regions if r.source == name) for name in (TWIN_A, TWIN_B))
+        found = requests.get(base + "/bookidx/api/search", params={"image_url": f"{base}/bookidx/crops/{a.key}.jpg", "limit": 2}, timeout=30)
+        assert found.status_code == 200, found.text
+        assert [h["id"] for h in found.json()["hits"]] == [str(a.key), str(b.key)]
+        over = requests.get(base + "/bookidx/api/search", params={"q": "woodcut", "limit": 4}, timeout=10)
+        assert over.status_code == 400 and over.json()["parameter"] == "limit"  # --set max_results=3 won over 5
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_settings_are_parsed_by_their_types_and_bad_ones_name_the_setting():
+    values, notes = settings(
+        {"BOOKIDX_FETCH_ALLOWLIST": "https://a.org/, https://b.org/", "BOOKIDX_MAX_RESULTS": "50",
+         "BOOKIDX_REFRESH_SECONDS": "none", "BOOKIDX_RERANK_SECONDS": "2.5", "PATH": "/bin",
+         "BOOKIDX_FETCH_ALOWLIST": "https://typo.org/", "BOOKIDX_SHARED": "/corpus"},
+        ["public_url=https://lib.example.org/", "BOOKIDX_MAX_RESULTS=20"],
+    )
+    assert values == {
+        "BOOKIDX_FETCH_ALLOWLIST": ("https://a.org/", "https://b.org/"), "BOOKIDX_MAX_RESULTS": 20,
+        "BOOKIDX_REFRESH_SECONDS": None, "BOOKIDX_RERANK_SECONDS": 2.5, "BOOKIDX_PUBLIC_URL": "https://lib.example.org/",
+    }
+    # Other tools use the prefix too: not refused, but a misspelt setting is named with its likely meaning.
+    assert notes == [
+        "environment variable BOOKIDX_FETCH_ALOWLIST is not a bookidx serve setting; ignored (did you mean BOOKIDX_FETCH_ALLOWLIST?)",
+        "environment variable BOOKIDX_SHARED is not a bookidx serve setting; ignored",
+    ]
+    for name, text, message in (
+        ("BOOKIDX_MAX_RESULTS", "ten", "'ten' is not a whole number"),
+        ("BOOKIDX_REFRESH_SECONDS", "soon", "'soon' is not a number or none"),
+        ("BOOKIDX_RERANK_SECONDS", "", "'' is not a number"),
+    ):
+        with pytest.raises(ConfigError, match=message) as err:
+            parse_setting(name, text)
+        assert err.value.parameter == name
+    with pytest.raises(ConfigError, match="not a bookidx setting; known: .*BOOKIDX_FETCH_ALLOWLIST") as err:
+        settings({}, ["fetch_alowlist=https://a.org/"])
+    assert err.value.parameter == "fetch_alowlist"
+    with pytest.raises(ConfigError, match="is not NAME=VALUE"):
+        settings({}, ["max_results"])
+
+
+def test_a_bad_setting_is_a_one_line_error_before_serving(index_dir, monkeypatch):
+    for name in [k for k in os.environ if k.startswith("BOOKIDX_")]:
+        monkeypatch.delenv(name)
+    with socket.socket() as taken:  # were the setting not checked first, serving would fail here, not hang
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        res = CliRunner().invoke(cli, ["serve", str(index_dir), "--port", port], env={"BOOKIDX_MAX_RESULTS": "lots"})
+        assert res.exit_code == 1 and res.output == "error: BOOKIDX_MAX_RESULTS: 'lots' is not a whole number\n"
+        res = CliRunner().invoke(cli, ["serve", str(index_dir), "--port", port, "--set", "max_resultz=5"])
+        assert res.exit_code == 1 and res.output.startswith("error: max_resultz: not a bookidx setting")
+
+
+def test_a_port_in_use_is_a_one_line_error_naming_it(index_dir):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        res = CliRunner().invoke(cli, ["serve", str(index_dir), "--port", str(port)])
+    assert res.exit_code == 1, res.output
+    assert res.output.strip().splitlines() == [f"error: port: cannot listen on 127.0.0.1:{port}: Address already in use"]
+
+
+def links_seen(index_dir, headers: dict[str, str], **options) -> tuple[str, dict]:
+    """The base URL of a waitress server started with ``options``, and the first hit of a
+    keyword search asked with ``headers`` (as a reverse proxy would pass them on)."""
+    server = make_server(str(index_dir), "127.0.0.1", 0, threads=2, **options)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        base = f"http://127.0.0.1:{server.effective_port}"
+        answer = requests.get(base + "/bookidx/api/search", params={"q": "ship"}, headers=headers, timeout=10)
+        assert answer.status_code == 200, answer.text
+        return base, answer.json()["hits"][0]
+    finally:
+        shutdown(server)
+        thread.join(5)
+
+
+def test_a_trusted_proxy_makes_https_links_on_its_host(index_dir):
+    _, hit = links_seen(index_dir, PROXIED, trusted_proxy="127.0.0.1")
+    for url in (hit["thumbnail"], hit["links"]["self"], hit["links"]["similar"]):
+        assert url.startswith("https://lib.example.org/bookidx/"), url
+
+
+def test_proxy_headers_from_anyone_else_are_ignored(index_dir):
+    for options in ({}, {"trusted_proxy": "192.0.2.7"}):  # no proxy trusted, or another one
+        base, hit = links_seen(index_dir, PROXIED, **options)
+        assert hit["links"]["self"].startswith(base + "/bookidx/"), (options, hit["links"])
