@@ -10,15 +10,16 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import click
 
 from . import __version__
 from .config import IndexConfig
-from .errors import BadRequest, BookidxError
+from .errors import BadRequest, BookidxError, ConfigError, SourceError
 
 if TYPE_CHECKING:  # commands import what they use when run, so `bookidx --help` stays quick
     from .search import Query
@@ -71,6 +72,8 @@ def index_cmd(sources, index_dir, model, config_file, device, batch_size, worker
     """Index SOURCES (ALTO, METS, PAGE, IIIF manifests or collections, folders, lists of URLs)."""
     from .runner import index
 
+    _require_local(sources)  # before anything is created: a mistyped path must not make an empty index
+    _check_index_dir(index_dir)
     config = IndexConfig.from_toml(config_file) if config_file else IndexConfig()
     if (Path(index_dir) / "bookidx.json").is_file():  # resuming: start from what the index recorded
         from .info import read_info
@@ -95,6 +98,43 @@ def index_cmd(sources, index_dir, model, config_file, device, batch_size, worker
     if summary.failure_rate > config.max_failure_rate:
         click.echo(f"error: {summary.failure_rate:.0%} of crops failed (limit {config.max_failure_rate:.0%})", err=True)
         sys.exit(3)
+
+
+def _require_local(sources: Sequence[str]) -> None:
+    """Refuse the run when a local source (a path or ``file:`` URI) does not exist.
+
+    Only the sources named on the command line: what they name in turn (images, ALTO files,
+    URLs) is read as usual, a failure there recorded and counted by --max-failure-rate.
+
+    Raises:
+        SourceError: naming the missing sources.
+    """
+    from .adapters.uris import scheme, uri_to_path
+
+    local = [spec for spec in sources if scheme(spec.strip()) in ("", "file")]
+    missing = [spec for spec in local if not os.path.exists(uri_to_path(spec.strip()))]
+    if len(missing) == 1:
+        raise SourceError("no such file or folder", missing[0])
+    if missing:
+        raise SourceError(f"no such files or folders: {', '.join(missing)}", "sources")
+
+
+def _check_index_dir(index_dir: str) -> None:
+    """Refuse an --index folder that cannot be made: one below a file, or in a folder this user
+    may not write to (click already refuses a file named as the index itself).
+
+    Raises:
+        ConfigError: naming the file or folder in the way.
+    """
+    path = Path(index_dir).absolute()
+    for folder in (path, *path.parents):
+        if not folder.exists():
+            continue
+        if not folder.is_dir():
+            raise ConfigError(f"{folder} is a file, so no index folder can be made in it", "--index")
+        if folder != path and not os.access(folder, os.W_OK | os.X_OK):
+            raise ConfigError(f"no permission to make a folder in {folder}", "--index")
+        return
 
 
 class _ProgressBar:
@@ -144,15 +184,13 @@ class _ProgressBar:
 def search_cmd(index_dir, text, image_file, similar, weight, mode, limit, manifest, kinds, classes, collapse, rerank, rerank_depth,
                rerank_seconds, device, as_json):
     """Search INDEX_DIR by TEXT (captions always; images with vision-language models), --image or --similar."""
-    from PIL import Image
-
     from .embed import load_for_index
     from .search import Query, run
     from .store import Filters, Index
 
     idx = Index.open(index_dir)
     model = functools.cache(lambda: load_for_index(idx.info["model"], device=device))
-    image = Image.open(image_file) if image_file else None
+    image = _read_image(image_file) if image_file else None
     filters = Filters(manifest=manifest, kinds=tuple(kinds), classes=tuple(classes)) if manifest or kinds or classes else None
     if rerank and image is None:
         raise BadRequest("--rerank checks hits against the --image file; give one", "rerank")
@@ -180,6 +218,22 @@ def search_cmd(index_dir, text, image_file, similar, weight, mode, limit, manife
             click.echo(f"     “{r.caption[:120]}”")
     if not hits:
         click.echo("no hits", err=True)
+
+
+def _read_image(path: str) -> Any:
+    """The query image in ``path``, decoded now so that a file that is no image is an error
+    naming it (not a traceback from the model).
+
+    Raises:
+        SourceError: the file is not an image Pillow reads, or is too large to decode safely.
+    """
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            return image.convert("RGB")
+    except (OSError, Image.DecompressionBombError) as e:  # UnidentifiedImageError is an OSError
+        raise SourceError(f"not a readable image ({e})", path) from None
 
 
 def _reranked(idx: Index, query: Query, model: Callable, depth: int, seconds: float | None) -> list[tuple[Hit, int | None]]:
@@ -248,6 +302,7 @@ def regions_cmd(sources, show_all, dpi):
     from .adapters.sources import read_sources
     from .fetch import Fetcher
 
+    _require_local(sources)
     flt = IndexConfig().region_filter
     with Fetcher() as fetcher:
         report = lambda p: click.echo(f"warning: {p}", err=True)  # noqa: E731
@@ -292,8 +347,6 @@ Behind a reverse proxy, links carry the proxy's scheme and host with --trusted-p
 @_errors
 def serve_cmd(index_dir, host, port, threads, cors_origins, device, assignments, trusted_proxy):
     """Serve INDEX_DIR: JSON API, OpenAPI document, widget and IIIF routes under /bookidx/."""
-    import os
-
     from .store import Index
     from .web.serve import serve, settings
 

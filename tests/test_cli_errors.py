@@ -1,0 +1,83 @@
+"""What a first-time user gets from the CLI when something is wrong: a one-line ``error: WHERE:
+WHAT`` naming the file or option and a non-zero exit, never a traceback, and for a mistyped
+source, no empty index left behind (docs: the review of a first run, items 2, 3, 7, 11, 13).
+
+The index is 6 real chapbook pages embedded with the weight-free ``test-pixels`` model
+(conftest.py), which, like efficientnet-lite0, reads no text.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from bookidx.cli import cli
+from bookidx.config import IndexConfig
+from bookidx.runner import index
+from click.testing import CliRunner
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+@pytest.fixture(scope="module")
+def pages(chapbooks, tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("cli-errors") / "pages"
+    folder.mkdir()
+    for image in sorted((chapbooks / "images").glob("*.jpg"))[:6]:
+        shutil.copy(image, folder / image.name)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def idx(pages) -> Path:
+    path = pages.parent / "idx"
+    index([str(pages)], path, IndexConfig(model="test-pixels"))
+    return path
+
+
+def one_line_error(res) -> str:
+    """The single line a failed command printed (and that it failed with status 1, no traceback)."""
+    assert res.exit_code == 1, (res.exit_code, res.output, res.exception)
+    assert isinstance(res.exception, SystemExit), res.exception  # not an exception click caught for us
+    lines = res.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), res.output
+    return lines[0]
+
+
+def test_a_missing_source_is_an_error_and_creates_no_index(pages, tmp_path):
+    target = tmp_path / "idx"
+    res = CliRunner().invoke(cli, ["index", "/nonexistent", "--index", str(target), "--model", "test-pixels"])
+    assert one_line_error(res) == "error: /nonexistent: no such file or folder"
+    assert not target.exists()
+    # One mistyped source among good ones: the same, before anything is read or made.
+    res = CliRunner().invoke(cli, ["index", str(pages), str(pages / "nosuch.jpg"), "--index", str(target), "--model", "test-pixels"])
+    assert one_line_error(res) == f"error: {pages / 'nosuch.jpg'}: no such file or folder"
+    assert not target.exists()
+    res = CliRunner().invoke(cli, ["index", "file:///nonexistent/a.xml", "nosuch.jpg", "--index", str(target)])
+    assert one_line_error(res) == "error: sources: no such files or folders: file:///nonexistent/a.xml, nosuch.jpg"
+
+
+def test_regions_of_a_missing_file_is_an_error():
+    assert one_line_error(CliRunner().invoke(cli, ["regions", "nosuch.jpg"])) == "error: nosuch.jpg: no such file or folder"
+
+
+def test_an_index_folder_below_a_file_is_an_error(pages, tmp_path):
+    (tmp_path / "somefile").write_text("not a folder")
+    res = CliRunner().invoke(cli, ["index", str(pages), "--index", str(tmp_path / "somefile" / "sub"), "--model", "test-pixels"])
+    assert one_line_error(res) == f"error: --index: {tmp_path / 'somefile'} is a file, so no index folder can be made in it"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere")
+def test_an_index_folder_where_one_may_not_write_is_an_error(pages, tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    res = CliRunner().invoke(cli, ["index", str(pages), "--index", str(locked / "idx"), "--model", "test-pixels"])
+    assert one_line_error(res) == f"error: --index: no permission to make a folder in {locked}"
+
+
+def test_a_query_file_that_is_no_image_is_an_error_naming_it(idx):
+    res = CliRunner().invoke(cli, ["search", str(idx), "--image", str(README)])
+    line = one_line_error(res)
+    assert line.startswith(f"error: {README}: not a readable image (cannot identify image file")
