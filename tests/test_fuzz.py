@@ -421,4 +421,4 @@ def test_region_filter_gives_a_reason_or_none_for_any_box(box, width, height):
     reason = RegionFilter().reason(region)
     assert reason is None or isinstance(reason, str) and reason
     if reason is None:
-        assert min(box.w, box.h) >= 16 and box.aspect < 50
+        assert min(box.w, box.h) >= 16 and box.aspect < RegionFilter().max_aspect
