@@ -81,3 +81,41 @@ def test_a_query_file_that_is_no_image_is_an_error_naming_it(idx):
     res = CliRunner().invoke(cli, ["search", str(idx), "--image", str(README)])
     line = one_line_error(res)
     assert line.startswith(f"error: {README}: not a readable image (cannot identify image file")
+
+
+def test_search_without_a_query_says_what_to_give_in_the_cli_s_words(idx):
+    res = CliRunner().invoke(cli, ["search", str(idx)])
+    assert one_line_error(res) == "error: TEXT: give a TEXT to search for, --image FILE or --similar ID"
+
+
+def test_text_search_with_a_model_that_reads_no_text_says_why_there_are_no_hits(idx):
+    res = CliRunner().invoke(cli, ["search", str(idx), "a ship at sea"])
+    assert res.exit_code == 0 and res.stdout == ""
+    assert res.stderr.startswith("no hits: model 'test-pixels' cannot read text, so 'a ship at sea' was only looked for "
+                                 "as words in the items' captions")
+    assert "--image FILE or --similar ID" in res.stderr and "siglip" in res.stderr
+    # Asked for words only, the user knows: no lecture about the model.
+    assert CliRunner().invoke(cli, ["search", str(idx), "a ship at sea", "--mode", "keyword"]).stderr == "no hits\n"
+
+
+def test_rerank_depth_defaults_to_the_web_api_s_in_search_and_eval(idx, pages, monkeypatch):
+    pytest.importorskip("cv2")
+    import bookidx.rerank
+    from bookidx.web.config import BOOKIDX_RERANK_DEPTH
+
+    depths = []
+
+    class Recording(bookidx.rerank.Reranker):
+        def __init__(self, *args, depth, **options):
+            depths.append(depth)
+            super().__init__(*args, depth=depth, **options)
+
+    monkeypatch.setattr(bookidx.rerank, "Reranker", Recording)
+    query = str(next(pages.iterdir()))
+    for extra in ([], ["--rerank-depth", "7"]):
+        res = CliRunner().invoke(cli, ["search", str(idx), "--image", query, "--rerank", "-k", "2", *extra])
+        assert res.exit_code == 0, res.output
+    assert depths == [BOOKIDX_RERANK_DEPTH, 7]
+    for command in (["search"], ["eval", "exact"], ["eval", "queries"]):
+        shown = " ".join(CliRunner().invoke(cli, [*command, "--help"]).output.split())
+        assert f"[default: {BOOKIDX_RERANK_DEPTH}, the web API's BOOKIDX_RERANK_DEPTH]" in shown, command

@@ -40,6 +40,19 @@ def _errors(fn: Callable) -> Callable:
     return wrapper
 
 
+#: --rerank-depth of search and eval; None stands for the web API's default (_rerank_depth), so a
+#: query ranks alike on the command line and in the widget. Stated here, not read from
+#: web/config.py, so that `bookidx --help` need not import Flask; test_cli_errors.py checks it.
+_RERANK_DEPTH = click.option("--rerank-depth", type=click.IntRange(min=1), default=None,
+                             help="Hits checked by --rerank.  [default: 100, the web API's BOOKIDX_RERANK_DEPTH]")
+
+
+def _rerank_depth(depth: int | None) -> int:
+    from .web.config import BOOKIDX_RERANK_DEPTH
+
+    return BOOKIDX_RERANK_DEPTH if depth is None else depth
+
+
 @click.group()
 @click.version_option(__version__, prog_name="bookidx")
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
@@ -173,13 +186,15 @@ class _ProgressBar:
 @click.option("--class", "classes", multiple=True, help="Only items of these classes (repeatable; see `bookidx classify`).")
 @click.option("--collapse", is_flag=True, help="One hit per near-duplicate group (see `bookidx duplicates`).")
 @click.option("--rerank", is_flag=True, help="With --image: put the hits whose keypoints match the image first, with their inlier counts (OpenCV).")
-@click.option("--rerank-depth", type=click.IntRange(min=1), default=50, show_default=True, help="Hits checked by --rerank.")
+@_RERANK_DEPTH
 @click.option("--rerank-seconds", type=click.FloatRange(min=0), default=None,
               help="Seconds --rerank may spend reading the hits' pixels (files, IIIF servers); hits not read by then are "
                    "shown as not checked, so a slow or unreachable image server cannot hold the command. 0: no limit. "
                    "[default: 5, the web API's BOOKIDX_RERANK_SECONDS]")
 @click.option("--device", default="cpu", show_default=True, help="Device for the query encoder.")
-@click.option("--json", "as_json", is_flag=True, help="JSON lines, one hit each.")
+@click.option("--json", "as_json", is_flag=True,
+              help="JSON lines, one hit each: 'id' is the item key as a string, as the web API gives it "
+                   "('key', the same as a number, can be too large for JavaScript).")
 @_errors
 def search_cmd(index_dir, text, image_file, similar, weight, mode, limit, manifest, kinds, classes, collapse, rerank, rerank_depth,
                rerank_seconds, device, as_json):
@@ -188,6 +203,8 @@ def search_cmd(index_dir, text, image_file, similar, weight, mode, limit, manife
     from .search import Query, run
     from .store import Filters, Index
 
+    if not (text and text.strip()) and image_file is None and similar is None:
+        raise BadRequest("give a TEXT to search for, --image FILE or --similar ID", "TEXT")
     idx = Index.open(index_dir)
     model = functools.cache(lambda: load_for_index(idx.info["model"], device=device))
     image = _read_image(image_file) if image_file else None
@@ -217,7 +234,21 @@ def search_cmd(index_dir, text, image_file, similar, weight, mode, limit, manife
         if r.caption:
             click.echo(f"     “{r.caption[:120]}”")
     if not hits:
-        click.echo("no hits", err=True)
+        click.echo("no hits" + _why_no_hits(idx, query, model), err=True)
+
+
+def _why_no_hits(idx: Index, query: Query, model: Callable) -> str:
+    """Why a text-only query found nothing, when it is the model's doing: one that reads no
+    text (efficientnet-lite0) leaves only the captions' words to match (search.run)."""
+    from .search import supports_text
+
+    if query.image is not None or query.similar is not None or query.mode == "keyword" or supports_text(idx, model):
+        return ""
+    return (
+        f": model {idx.info['model']['model']!r} cannot read text, so {query.text!r} was only looked for as words "
+        "in the items' captions, context and titles, and none has them (images from a folder have no captions). "
+        "Search by --image FILE or --similar ID, or index with a model that reads text (siglip, clip)."
+    )
 
 
 def _read_image(path: str) -> Any:
@@ -236,10 +267,10 @@ def _read_image(path: str) -> Any:
         raise SourceError(f"not a readable image ({e})", path) from None
 
 
-def _reranked(idx: Index, query: Query, model: Callable, depth: int, seconds: float | None) -> list[tuple[Hit, int | None]]:
+def _reranked(idx: Index, query: Query, model: Callable, depth: int | None, seconds: float | None) -> list[tuple[Hit, int | None]]:
     """``query``'s hits through ``rerank.search``, the web API's ``rerank=true``: the first
     ``depth`` re-ordered by inliers, collapse after re-ranking, candidates not read within
-    ``seconds`` (None: the web API's default; 0: no limit) not checked.
+    ``seconds`` (0: no limit) not checked. None for either: the web API's default.
 
     Candidates are read from their sources with no disk cache, as the web API does: a search
     only reads, so it writes nothing into the index directory (or anywhere else).
@@ -248,6 +279,7 @@ def _reranked(idx: Index, query: Query, model: Callable, depth: int, seconds: fl
     from .rerank import READ_DEADLINE, WORKERS, Reranker, candidate_reader, search
     from .web.config import BOOKIDX_RERANK_SECONDS
 
+    depth = _rerank_depth(depth)
     budget = BOOKIDX_RERANK_SECONDS if seconds is None else seconds or None
     # As the web API's reader, but a fetch still running when the budget ends is no use to a
     # command that is about to exit, and would hold the process until it ended: no longer than the budget.

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from .cli import _errors, cli
+from .cli import _RERANK_DEPTH, _errors, _rerank_depth, cli
 
 
 def _write_json(path: str | None, data: dict) -> None:
@@ -65,7 +65,7 @@ def eval_group() -> None:
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Save the results (and every query) here.")
 @click.option("--plot", "plot_out", type=click.Path(dir_okay=False), help="Save a PNG plot here (needs matplotlib).")
 @click.option("--rerank", is_flag=True, help="Re-rank the top hits by ORB keypoints + RANSAC (needs OpenCV).")
-@click.option("--rerank-depth", type=int, default=50, show_default=True, help="Hits checked by --rerank.")
+@_RERANK_DEPTH
 @click.option("--crop-size", type=int, default=None, help="Longest side read per item (default: twice the model input, as indexing).")
 @click.option("--device", default="cpu", show_default=True, help="Device for the model.")
 @click.option("--progress/--no-progress", default=True)
@@ -90,7 +90,7 @@ def exact_cmd(index_dir, n, seed, duplicates, json_out, plot_out, rerank, rerank
         dups, missing = read_duplicates(duplicates, index)
         click.echo(f"duplicates: {sum(len(v) for v in dups.values()) // 2} pairs among indexed items"
                    + (f" ({len(missing)} names not indexed)" if missing else ""), err=True)
-    reranker = Reranker(reader, depth=rerank_depth) if rerank else None
+    reranker = Reranker(reader, depth=_rerank_depth(rerank_depth)) if rerank else None
     update, close = _progress("exact", progress)
     try:
         result = exact(index, embedder, reader, n=n, seed=seed, duplicates=dups, reranker=reranker, progress=update)
@@ -114,7 +114,7 @@ def exact_cmd(index_dir, n, seed, duplicates, json_out, plot_out, rerank, rerank
 @click.option("--depth", type=int, default=100, show_default=True, help="Hits fetched per query (MRR counts up to here).")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Save the results here.")
 @click.option("--rerank", is_flag=True, help="Re-rank image queries' hits by ORB keypoints + RANSAC.")
-@click.option("--rerank-depth", type=int, default=50, show_default=True, help="Hits checked by --rerank.")
+@_RERANK_DEPTH
 @click.option("--device", default="cpu", show_default=True, help="Device for the query encoder.")
 @_errors
 def queries_cmd(queries_file, index_dir, mode, depth, json_out, rerank, rerank_depth, device):
@@ -137,7 +137,7 @@ def queries_cmd(queries_file, index_dir, mode, depth, json_out, rerank, rerank_d
         queries, skipped = read_queries(queries_file, index)
         if rerank:
             fetcher, reader = _reader(index_dir, model(), None, True)
-            reranker = Reranker(reader, depth=rerank_depth)
+            reranker = Reranker(reader, depth=_rerank_depth(rerank_depth))
         result = score(index, queries, model, mode=mode, depth=depth, skipped=skipped, reranker=reranker)
     finally:
         if fetcher is not None:
