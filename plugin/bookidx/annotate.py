@@ -30,11 +30,13 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
+from urllib.parse import urlsplit, urlunsplit
 
 from .adapters import jsonld
 from .adapters.iiif import ManifestInfo, parse_json, read_manifest
 from .adapters.records import Box, Region, non_negative_int
-from .errors import SourceError
+from .adapters.uris import is_http
+from .errors import BadRequest, NotFound, SourceError
 from .manifests import load_manifest, slug
 
 PRESENTATION3 = "http://iiif.io/api/presentation/3/context.json"
@@ -283,28 +285,33 @@ def annotate_files(
     Content Search service is advertised (the blueprint's ``/iiif/<slug>/manifest.json`` does).
 
     Args:
-        manifest_paths: manifest files, or ids of manifests stored with the index.
+        manifest_paths: manifest files, ids of manifests stored with the index, or http(s)
+            URLs of manifests (fetched with bookidx's HTTP client when not stored).
         index_dir: the index whose regions are added.
         out_dir: created if missing.
         base_url: public URL of ``out_dir``; None embeds the annotation pages.
-        api_url: the blueprint's API root (``https://host/bookidx/api``) for the "similar
-            images" links; None leaves them out.
+        api_url: where the blueprint serves, for the "similar images" links: its root, as
+            ``bookidx serve`` prints it (``https://host/bookidx/``), or its API root
+            (``https://host/bookidx/api``); None leaves the links out.
 
     Returns:
         The files written, manifests and annotation pages.
 
     Raises:
-        NotFound: a name is neither a file nor a manifest stored with the index.
+        BadRequest: ``api_url`` is not an http(s) URL.
+        NotFound: a name is neither a file, nor a manifest stored with the index, nor a URL.
+        FetchError: a manifest URL could not be fetched.
         SourceError: a file is not a IIIF manifest.
     """
+    from .fetch import Fetcher
     from .store import Index  # the index (usearch, SQLite) is only needed here
 
     out_root = Path(out_dir)
     written: list[Path] = []
     similar = None if api_url is None else _similar_from(api_url)
-    with Index.open(index_dir, readonly=True) as index:
+    with Index.open(index_dir, readonly=True) as index, Fetcher() as fetcher:
         for name in manifest_paths:
-            doc = _read_manifest(name, index_dir)
+            doc = _read_manifest(name, index_dir, fetcher.get)
             info = read_manifest(doc, source=str(name))
             manifest_slug = slug(str(doc.get("id") or doc.get("@id") or info.id))
             regions = [region for _, region in index.items(manifest=info.id)]
@@ -330,19 +337,48 @@ def _read(doc: Mapping[str, Any]) -> ManifestInfo:
     return read_manifest(doc, source=str(doc.get("id") or doc.get("@id") or "manifest"))
 
 
+def api_root(api_url: str) -> str:
+    """The blueprint's API root (``…/bookidx/api``) from what a user gives: that, or the
+    blueprint's own root, the address ``bookidx serve`` prints (``…/bookidx/``). The API is
+    always at ``api`` below the blueprint's root, wherever the blueprint is mounted.
+
+    Raises:
+        BadRequest: not an http(s) URL with a host.
+    """
+    parts = urlsplit(api_url.strip())
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise BadRequest(
+            f"{api_url!r} is not where a bookidx server answers: give the http(s) address `bookidx serve` "
+            "prints, such as http://127.0.0.1:8000/bookidx/", "api_url",
+        )
+    root = urlunsplit(parts).rstrip("/")
+    return root if root.endswith("/api") else root + "/api"
+
+
 def _similar_from(api_url: str) -> Callable[[int], str]:
-    root = api_url.rstrip("/")
+    root = api_root(api_url)
     return lambda key: f"{root}/items/{key}/similar"
 
 
-def _read_manifest(name: str | Path, index_dir: str | Path) -> dict[str, Any]:
-    path = Path(name)
+def _read_manifest(name: str | Path, index_dir: str | Path, get: Callable[[str], bytes]) -> dict[str, Any]:
+    """A manifest file, else the manifest stored with the index under this id (what was
+    indexed), else the manifest at this http(s) URL, fetched with ``get``."""
+    path, text = Path(name), str(name)
     if path.is_file():
-        doc = parse_json(path.read_bytes(), source=str(path))
-        if not isinstance(doc, dict):
-            raise SourceError("not a IIIF manifest (not a JSON object)", str(path))
-        return doc
-    return load_manifest(index_dir, slug(str(name)))
+        return _manifest_object(path.read_bytes(), str(path))
+    try:
+        return load_manifest(index_dir, slug(text))
+    except NotFound:
+        if not is_http(text):
+            raise NotFound("no such file, and no manifest with this id is stored with the index", text) from None
+    return _manifest_object(get(text), text)
+
+
+def _manifest_object(data: bytes, source: str) -> dict[str, Any]:
+    doc = parse_json(data, source=source)
+    if not isinstance(doc, dict):
+        raise SourceError("not a IIIF manifest (not a JSON object)", source)
+    return doc
 
 
 def _write_json(path: Path, doc: Mapping[str, Any]) -> Path:

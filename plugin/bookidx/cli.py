@@ -394,14 +394,19 @@ def serve_cmd(index_dir, host, port, threads, cors_origins, device, assignments,
 
 
 @cli.command("annotate")
-@click.argument("manifests", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.argument("manifests", nargs=-1, required=True)
 @click.option("--index", "index_dir", required=True, type=click.Path(exists=True, file_okay=False))
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder.")
 @click.option("--base-url", default=None, help="Where OUT will be published; annotations then go to separate files.")
-@click.option("--api-url", default=None, help="Base URL of a running bookidx API, for the 'similar images' links.")
+@click.option("--api-url", default=None,
+              help="Where `bookidx serve` (or a site mounting the blueprint) answers, for the 'similar images' links: "
+                   "the address it prints, such as http://127.0.0.1:8000/bookidx/ (or its API root, .../bookidx/api).")
 @_errors
 def annotate_cmd(manifests, index_dir, out_dir, base_url, api_url):
-    """Write copies of MANIFESTS with the indexed regions as W3C annotations (IIIF 2.1 and 3.0)."""
+    """Write copies of MANIFESTS with the indexed regions as W3C annotations (IIIF 2.1 and 3.0).
+
+    A manifest is a file, the id (URL) of one the index was built from, or an http(s) URL.
+    """
     from .annotate import annotate_files
 
     for path in annotate_files(list(manifests), index_dir, out_dir, base_url=base_url, api_url=api_url):
