@@ -119,3 +119,20 @@ def test_rerank_depth_defaults_to_the_web_api_s_in_search_and_eval(idx, pages, m
     for command in (["search"], ["eval", "exact"], ["eval", "queries"]):
         shown = " ".join(CliRunner().invoke(cli, [*command, "--help"]).output.split())
         assert f"[default: {BOOKIDX_RERANK_DEPTH}, the web API's BOOKIDX_RERANK_DEPTH]" in shown, command
+
+
+def test_classify_train_takes_images_as_search_prints_them(idx, pages):
+    res = CliRunner().invoke(cli, ["search", str(idx), "--image", str(next(pages.iterdir())), "-k", "6"])
+    printed = [line.strip() for line in res.stdout.splitlines() if line.startswith("     ")]
+    assert len(printed) == 6 and all(Path(p).is_absolute() for p in printed), res.stdout
+    # As printed; relative to the labels file's folder; relative to the current folder.
+    given = printed[:2] + [f"pages/{Path(p).name}" for p in printed[2:4]] + [os.path.relpath(p) for p in printed[4:]]
+    labels = pages.parent / "labels.csv"
+    labels.write_text("image,label\n" + "".join(f"{g},{'ab'[i % 2]}\n" for i, g in enumerate(given)))
+    res = CliRunner().invoke(cli, ["classify", "train", str(labels), "--index", str(idx), "--folds", "2"])
+    assert res.exit_code == 0, res.output
+    assert "saved" in res.stderr
+    labels.write_text(f"image,label\n/elsewhere/{Path(printed[0]).name},a\n")  # the name alone would match: not with a path
+    res = CliRunner().invoke(cli, ["classify", "train", str(labels), "--index", str(idx), "--folds", "2"])
+    assert one_line_error(res) == (f"error: {labels}:2: image '/elsewhere/{Path(printed[0]).name}' is not indexed "
+                                   "(give it as `bookidx search` prints it, or its file name)")

@@ -51,8 +51,13 @@ def zeroshot_cmd(index_dir, prompts_file, device):
 @click.option("--json", "as_json", is_flag=True, help="Print the evaluation as JSON instead of a table.")
 @_errors
 def train_cmd(labels_file, index_dir, folds, as_json):
-    """Fit a classifier on LABELS.csv (label, and id or image), report cross-validated quality
-    and save it as classifier.json in the index."""
+    """Fit a classifier on LABELS.csv, report cross-validated quality and save it as
+    classifier.json in the index.
+
+    LABELS.csv has a header with 'label' and either 'id' (item ids) or 'image': the image as
+    `bookidx search` prints it (a path, relative ones from here or from the CSV's folder, a URL
+    or a IIIF service id), or just its file name.
+    """
     import numpy as np
 
     from .classify import CLASSIFIER

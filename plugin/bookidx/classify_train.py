@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -180,8 +181,10 @@ def train(
 def read_labels(path: str | Path, index: Index) -> tuple[list[int], list[str]]:
     """Item keys and labels from a CSV with a ``label`` column and an ``id`` or ``image`` column.
 
-    ``id`` is an item key; ``image`` an image file name (the last part of its path or URL),
-    which must name exactly one indexed item. Rows with an empty label are skipped.
+    ``id`` is an item key; ``image`` names an image as ``bookidx search`` prints it (its path,
+    absolute or relative to the current folder or the CSV's, its URL or IIIF service id) or by
+    its file name alone (the last part of its path or URL), and must name exactly one indexed
+    item. Rows with an empty label are skipped.
 
     Raises:
         BadRequest: a missing column, an unknown or ambiguous item, or two labels for one item,
@@ -209,10 +212,11 @@ def read_labels(path: str | Path, index: Index) -> tuple[list[int], list[str]]:
             key = int(raw)
         else:
             name = (row.get("image") or "").strip()
-            keys = by_image.get(name, [])
+            keys = _image_keys(by_image, name, path.parent)
             if len(keys) != 1:
                 raise BadRequest(
-                    f"image {name!r} is " + ("not indexed" if not keys else f"in {len(keys)} items: label them by id"),
+                    f"image {name!r} is " + ("not indexed (give it as `bookidx search` prints it, or its file name)"
+                                             if not keys else f"in {len(keys)} items: label them by id"),
                     where,
                 )
             key = keys[0]
@@ -225,10 +229,29 @@ def read_labels(path: str | Path, index: Index) -> tuple[list[int], list[str]]:
 
 
 def _items_by_image(index: Index) -> dict[str, list[int]]:
+    """Item keys by image file name, and by the image's full path, URL and service id."""
     out: dict[str, list[int]] = {}
     for key, region in index.items():
-        out.setdefault(image_name(region.page.image.uri), []).append(key)
+        image = region.page.image
+        path = os.path.normpath(image.path) if image.path else None
+        for ref in {image_name(image.uri), path, image.url, image.service} - {None, ""}:
+            out.setdefault(ref, []).append(key)
     return out
+
+
+def _image_keys(by_image: Mapping[str, list[int]], name: str, folder: Path) -> list[int]:
+    """The items a LABELS.csv ``image`` cell names: a bare file name by name, anything longer
+    as the whole path or URL (a relative path from the current folder or the CSV's)."""
+    if not name:
+        return []
+    if "://" in name:
+        return by_image.get(name) or by_image.get(name.rstrip("/"), [])  # service ids have no trailing slash
+    if "/" not in name and os.sep not in name:
+        return by_image.get(name, [])
+    for candidate in (os.path.abspath(name), os.path.abspath(folder / name)):
+        if candidate in by_image:
+            return by_image[candidate]
+    return []
 
 
 def image_name(uri: str) -> str:
