@@ -136,3 +136,19 @@ def test_classify_train_takes_images_as_search_prints_them(idx, pages):
     res = CliRunner().invoke(cli, ["classify", "train", str(labels), "--index", str(idx), "--folds", "2"])
     assert one_line_error(res) == (f"error: {labels}:2: image '/elsewhere/{Path(printed[0]).name}' is not indexed "
                                    "(give it as `bookidx search` prints it, or its file name)")
+
+
+def test_models_lists_what_index_takes_and_the_readme_lists_every_command():
+    from bookidx.embed import available_embedders
+
+    res = CliRunner().invoke(cli, ["models"])
+    rows = {name: note.strip() for name, _, note in (line.partition("  ") for line in res.output.splitlines())}
+    assert "hf" not in rows  # not a model by itself: it failed with "needs model=", a Python keyword
+    assert set(rows) == set(available_embedders()) - {"hf"} | {"HF-ID or FOLDER"}
+    assert "offline" in rows["efficientnet-lite0-rmac"] and "best for finding a picture again" in rows["efficientnet-lite0-rmac"]
+    assert rows["test-pixels"] == "from a plugin"
+    assert "efficientnet-lite0-rmac" in CliRunner().invoke(cli, ["index", "--help"]).output
+    readme = README.read_text(encoding="utf-8")
+    assert "efficientnet-lite0-rmac" in readme
+    for name in cli.commands:
+        assert f"\nbookidx {name} " in readme, name

