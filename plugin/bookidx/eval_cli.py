@@ -14,7 +14,8 @@ from pathlib import Path
 
 import click
 
-from .cli import _RERANK_DEPTH, _errors, _rerank_depth, cli
+from .cli import _errors, cli
+from .search_cli import _RERANK_DEPTH, _rerank_depth
 
 
 def _write_json(path: str | None, data: dict) -> None:
