@@ -152,3 +152,15 @@ def test_models_lists_what_index_takes_and_the_readme_lists_every_command():
     assert "efficientnet-lite0-rmac" in readme
     for name in cli.commands:
         assert f"\nbookidx {name} " in readme, name
+
+
+def test_eval_queries_warns_that_text_rows_meet_a_model_that_reads_no_text(idx, pages, tmp_path):
+    name = next(pages.iterdir()).name
+    queries = tmp_path / "queries.csv"
+    queries.write_text(f"query,relevant\na ship at sea,{name}\na horseman,{name}\n")
+    res = CliRunner().invoke(cli, ["eval", "queries", str(queries), "--index", str(idx)])
+    assert res.exit_code == 0, res.output
+    assert res.stderr == ("warning: model 'test-pixels' cannot read text: the 2 text queries are matched only as "
+                          "words in the items' captions, context and titles\n")
+    keyword = CliRunner().invoke(cli, ["eval", "queries", str(queries), "--index", str(idx), "--mode", "keyword"])
+    assert keyword.exit_code == 0 and keyword.stderr == ""

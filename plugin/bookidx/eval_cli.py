@@ -129,6 +129,7 @@ def queries_cmd(queries_file, index_dir, mode, depth, json_out, rerank, rerank_d
     from .embed import load_for_index
     from .labelled import read_queries, score
     from .rerank import Reranker
+    from .search import supports_text
     from .store import Index
 
     index = Index.open(index_dir)
@@ -136,6 +137,10 @@ def queries_cmd(queries_file, index_dir, mode, depth, json_out, rerank, rerank_d
     fetcher = reranker = None
     try:
         queries, skipped = read_queries(queries_file, index)
+        texts = sum(1 for q in queries if q.text and not q.image)
+        if texts and mode != "keyword" and not supports_text(index, model):  # as `bookidx search` says it
+            click.echo(f"warning: model {index.info['model']['model']!r} cannot read text: the {texts} text queries "
+                       "are matched only as words in the items' captions, context and titles", err=True)
         if rerank:
             fetcher, reader = _reader(index_dir, model(), None, True)
             reranker = Reranker(reader, depth=_rerank_depth(rerank_depth))
