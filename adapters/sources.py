@@ -28,6 +28,9 @@ resolved against its URL): a ``file:`` URI or a local image there is refused wit
 naming the document and the reference, so a remote source can never make the indexer read, crop
 or serve a local file. Local sources may name anything.
 
+A manifest's ALTO files are loaded a few at a time on worker threads (:mod:`.ahead`), ahead of
+the canvas being read; its pages, regions and Problems still come in canvas order.
+
 Broken sources never stop a run: each is reported as a Problem naming the file, and reading
 goes on with the next one. IIIF collections are followed recursively with a visited set (so
 loops end) and a depth limit.
@@ -46,6 +49,7 @@ from PIL import Image
 
 from bookidx.errors import BookidxError, SourceError
 
+from .ahead import Loader, loaded_ahead
 from .alto import find_image, read_alto
 from .folders import match_layouts, named_image, natural_key, same_stem, walk
 from .iiif import ManifestInfo, read_collection, read_manifest
@@ -55,23 +59,27 @@ from .records import IMAGE_EXTENSIONS, Book, Box, ImageRef, Page, Problem, Regio
 from .sniff import not_a_source, sniff
 from .uris import is_http, is_url, read_local, resolve, uri_to_path
 
-Loader = Callable[[str], bytes]
-
 MAX_DEPTH = 8  # nesting of collections and lists; real collections are 2-3 deep
+WINDOW = 4  # ALTO files of a manifest loaded at once: the Fetcher's (and IndexConfig's) per_host
 _LAYOUT_EXTENSIONS = (".xml", ".alto")
 
 
 def read_sources(specs: Iterable[str], *, load: Loader | None = None, report: Report | None = None,
-                 dpi: float = 300.0) -> Iterator[Region]:
+                 dpi: float = 300.0, window: int = WINDOW) -> Iterator[Region]:
     """Every region of every source, in order; broken sources become problems.
 
     Args:
         specs: local paths (files or folders) and URLs.
-        load: reads a path or URL to bytes; defaults to :func:`read_local`.
-        report: receives a :class:`Problem` for each skipped file, page or block.
+        load: reads a path or URL to bytes; defaults to :func:`read_local`. It is called from
+            worker threads (a manifest's ALTO files), so it must be thread-safe, as bookidx's
+            Fetcher is.
+        report: receives a :class:`Problem` for each skipped file, page or block; always called
+            on the caller's thread, in source order.
         dpi: scan resolution assumed for ALTO measured in mm10 / inch1200 without image sizes.
+        window: how many of a manifest's ALTO files are loaded at once (see :mod:`.ahead`); the
+            fetcher's ``per_host`` is the useful most. 1: one after another, on this thread.
     """
-    reader = _Reader(load or read_local, report or (lambda problem: None), dpi)
+    reader = _Reader(load or read_local, report or (lambda problem: None), dpi, window)
     for spec in specs:
         reader.root = _root(spec)
         yield from reader.spec(spec, 0)
@@ -91,8 +99,8 @@ def whole_image(page: Page, *, book: Book | None = None, source: str = "") -> Re
 class _Reader:
     """One read_sources call: the loader, the report, and what has been read already."""
 
-    def __init__(self, load: Loader, say: Report, dpi: float) -> None:
-        self.load, self.say, self.dpi = load, say, dpi
+    def __init__(self, load: Loader, say: Report, dpi: float, window: int) -> None:
+        self.load, self.say, self.dpi, self.window = load, say, dpi, window
         self.seen: set[str] = set()
         self.root = os.getcwd()  # the folder local page ids are relative to (see public_id)
 
@@ -291,23 +299,35 @@ class _Reader:
         yield from self.published(self.canvases(info, where), where)
 
     def canvases(self, info: ManifestInfo, where: str) -> Iterator[Region]:
-        for page, alto in zip(info.pages, info.alto):
-            if not self.allowed(page.image.uri, where, page.id):
-                continue
-            if alto:
-                uri = self.follow(alto, where, page.id)
-                if uri is not None:
-                    yield from self.guarded(lambda: self.linked_layout(uri, page, info.book), uri)
-                continue
-            region = whole_image(page, book=info.book, source=where)
-            if region is None:
-                self.say(Problem(where, page.id, "image size unknown (or the part shown lies outside "
-                                                 "the image); canvas skipped"))
-            else:
-                yield region
+        # Which ALTO files to load is decided first, quietly, by the same canvas_link that then
+        # reports refusals in canvas order, so the loads can run ahead without changing a thing.
+        quiet: Report = lambda problem: None
+        planned = [self.canvas_link(page, alto, where, quiet) for page, alto in zip(info.pages, info.alto)]
+        bodies = loaded_ahead(self.load, [uri for uri in planned if uri], self.window)
+        try:
+            for page, alto in zip(info.pages, info.alto):
+                uri = self.canvas_link(page, alto, where, self.say)
+                if uri:
+                    body = next(bodies)
+                    yield from self.guarded(lambda: self.linked_layout(uri, body(), page, info.book), uri)
+                elif uri == "":
+                    region = whole_image(page, book=info.book, source=where)
+                    if region is None:
+                        self.say(Problem(where, page.id, "image size unknown (or the part shown lies outside "
+                                                         "the image); canvas skipped"))
+                    else:
+                        yield region
+        finally:
+            bodies.close()  # the reader stopped early: loads not yet started are cancelled
 
-    def linked_layout(self, uri: str, page: Page, book: Book) -> list[Region]:
-        data = self.load(uri)
+    def canvas_link(self, page: Page, alto: str | None, where: str, say: Report) -> str | None:
+        """The ALTO file to load for a canvas; "" when it has none (indexed whole); None when
+        the canvas is skipped because ``where`` may not name its image or ALTO file."""
+        if not self.allowed(page.image.uri, where, page.id, say=say):
+            return None
+        return self.follow(alto, where, page.id, say=say) if alto else ""
+
+    def linked_layout(self, uri: str, data: bytes, page: Page, book: Book) -> list[Region]:
         kind = sniff(data, uri)
         if kind not in ("alto", "page"):
             raise SourceError(f"linked as ALTO but is {kind}", uri)
@@ -333,18 +353,20 @@ class _Reader:
             if uri is not None:
                 yield from self.spec(uri, depth + 1)
 
-    def follow(self, ref: str, where: str, what: str = "") -> str | None:
+    def follow(self, ref: str, where: str, what: str = "", *, say: Report | None = None) -> str | None:
         """Where a reference made in the document at ``where`` points, if it may be followed."""
         uri = resolve(ref, where)
-        return uri if self.allowed(uri, where, what, ref) else None
+        return uri if self.allowed(uri, where, what, ref, say=say) else None
 
-    def allowed(self, uri: str | None, where: str, what: str = "", written: str | None = None) -> bool:
+    def allowed(self, uri: str | None, where: str, what: str = "", written: str | None = None, *,
+                say: Report | None = None) -> bool:
         """Whether the document at ``where`` may name ``uri``: one fetched from the web may name
-        only http(s) URLs, so that a remote source cannot make bookidx read local files."""
+        only http(s) URLs, so that a remote source cannot make bookidx read local files. A
+        refusal goes to ``say`` (default: the report)."""
         if not uri or not is_url(where) or is_http(uri):
             return True
-        self.say(Problem(where, what, f"names {written or uri!r}, which is not an http(s) URL: a "
-                                      "document from the web may not name local files; skipped"))
+        (say or self.say)(Problem(where, what, f"names {written or uri!r}, which is not an http(s) URL: "
+                                               "a document from the web may not name local files; skipped"))
         return False
 
     def guarded(self, regions: Callable[[], Iterable[Region]], where: str) -> Iterator[Region]:
