@@ -7,6 +7,12 @@ converted (METS says .jp2, the folder holds .jpg). A layout is paired with an im
 file name it names, then by its own stem, then by the last number in both names when that
 number is unique among the images and among the layouts of that kind. Folders are walked in
 natural order (``p2`` before ``p10``), hidden files skipped and symlink cycles cut.
+
+A file named like a source (``.json``, ``.xml``, ``.alto``) that is none is either another kind
+of document, which a folder may well hold (metadata, annotations) and is passed over, or
+broken (empty, cut short, not JSON or XML at all): :func:`unreadable` says why, with the
+parsers' own messages, so the reader can report it instead of indexing the folder without it.
+A broken layout file still names its page by its stem (:func:`beside`).
 """
 
 from __future__ import annotations
@@ -14,7 +20,12 @@ from __future__ import annotations
 import os
 import re
 
+from bookidx.errors import SourceError
+
+from .iiif import parse_json
 from .records import IMAGE_EXTENSIONS
+from .sniff import not_a_source
+from .xml import parse_xml
 
 _ALTO_FILENAME = re.compile(rb"<(?:\w+:)?fileName>\s*([^<]*?)\s*</", re.S)
 _PAGE_FILENAME = re.compile(rb"imageFilename\s*=\s*[\"']([^\"']*)[\"']")
@@ -24,6 +35,31 @@ def named_image(data: bytes, kind: str) -> str:
     """The image file an ALTO (sourceImageInformation/fileName) or PAGE (imageFilename) names."""
     match = (_ALTO_FILENAME if kind == "alto" else _PAGE_FILENAME).search(data[:262144])
     return match.group(1).decode("utf-8", "replace").strip() if match else ""
+
+
+def unreadable(data: bytes, path: str) -> str | None:
+    """Why a folder's file named like a source, which sniffing found to be none, is broken:
+    empty, JSON or XML that does not parse (with line and column, and "cut short?" when it just
+    stops), or neither. None for a well-formed document of some other kind."""
+    head = data[:65536].lstrip(b"\xef\xbb\xbf \t\r\n")
+    if not head:
+        return "empty file"
+    try:
+        if head.startswith((b"{", b"[")):
+            parse_json(data, source=path)
+        elif head.startswith(b"<") or data[:2] in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16 XML
+            parse_xml(data, path)
+        else:
+            return not_a_source(data)
+    except SourceError as exc:
+        return exc.detail
+    return None
+
+
+def beside(path: str, images: list[str]) -> list[str]:
+    """The images in the folder of ``path`` with its stem (``p1.xml``: ``p1.jpg``, ``p1.tif``)."""
+    stem = os.path.splitext(path)[0].lower()
+    return [p for p in images if os.path.splitext(p)[0].lower() == stem]
 
 
 def match_layouts(layouts: list[tuple[str, str, str]], images: list[str]) -> dict[str, str]:

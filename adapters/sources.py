@@ -51,7 +51,7 @@ from bookidx.errors import BookidxError, SourceError
 
 from .ahead import Loader, loaded_ahead
 from .alto import find_image, read_alto
-from .folders import match_layouts, named_image, natural_key, same_stem, walk
+from .folders import beside, match_layouts, named_image, natural_key, same_stem, unreadable, walk
 from .iiif import ManifestInfo, read_collection, read_manifest
 from .mets import read_mets
 from .page import read_page
@@ -212,8 +212,8 @@ class _Reader:
 
     def folder(self, folder: str) -> Iterator[Region]:
         """The METS files under a folder, then the ALTO/PAGE files (with their images) and the
-        images that no METS file claims, then IIIF documents."""
-        images, layouts, mets, others = [], [], [], []
+        images that no METS file claims, then IIIF documents; broken ones are reported."""
+        images, layouts, mets, others, broken = [], [], [], [], []
         for path in walk(folder):
             lower = path.lower()
             if lower.endswith(IMAGE_EXTENSIONS):
@@ -231,10 +231,19 @@ class _Reader:
                     mets.append(path)
                 elif kind.startswith("iiif"):
                     others.append(path)
+                elif kind == "unknown" and (why := unreadable(data, path)) is not None:
+                    broken.append((path, why))
         # A METS file says which files of its folder (and below) belong together.
         claimed = tuple(os.path.dirname(path) + os.sep for path in mets)
         images = [p for p in images if not p.startswith(claimed)]
         layouts = [item for item in layouts if not item[0].startswith(claimed)]
+        for path, why in broken:
+            # A broken p1.xml beside p1.jpg leaves that page out, not indexed whole (see the
+            # module docstring); a later run with the file mended adds the right regions.
+            held = beside(path, images) if path.lower().endswith(_LAYOUT_EXTENSIONS) else []
+            images = [p for p in images if p not in held]
+            self.say(Problem(path, "", f"not a source: {why}; skipped" + "".join(
+                f", and its page image {os.path.basename(p)} with it" for p in held)))
         for path in mets:
             yield from self.spec(path, 0)
         # One layout per image: ALTO before PAGE when both describe the same scan.

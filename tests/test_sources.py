@@ -7,6 +7,7 @@ import json
 import os
 
 import pytest
+from PIL import Image
 
 from bookidx.adapters.mets import read_mets
 from bookidx.adapters.records import Box
@@ -118,6 +119,28 @@ def test_folder_of_chapbook_images(chapbooks, tmp_path):
     for region, name in zip(regions, names):
         assert region.kind == "image" and region.box == Box(0, 0, *sizes[name])
         assert (region.page.width, region.page.height) == sizes[name]
+
+
+def test_broken_json_and_xml_in_a_folder_are_reported_and_the_rest_still_indexed(corpus, tmp_path):
+    for name in ("p1.png", "p2.png", "p3.png"):
+        Image.new("RGB", (40, 30), "white").save(tmp_path / name)
+    (tmp_path / "manifest.json").write_bytes((corpus / "iiif-manifesto-fixtures/wunder.json").read_bytes()[:3000])
+    (tmp_path / "junk.xml").write_bytes(b"<not closed")
+    # p3's layout file is empty: p3 is left out, not indexed whole (a mended p3.xml then adds its regions)
+    (tmp_path / "p3.xml").write_bytes(b"")
+    (tmp_path / "empty.json").write_bytes(b"")
+    (tmp_path / "notes.xml").write_bytes(b"<notes><note>well-formed, just not a source</note></notes>")
+    (tmp_path / "info.json").write_text('{"width": 40, "height": 30}')
+    regions, problems = run([str(tmp_path)])
+    assert [os.path.basename(r.page.image.path) for r in regions] == ["p1.png", "p2.png"]
+    said = {os.path.basename(p.source): p.message for p in problems}
+    assert said.pop("junk.xml").startswith("not a source: not well-formed XML at line 1: ")  # then libxml2's words
+    assert said == {
+        "empty.json": "not a source: empty file; skipped",
+        "p3.xml": "not a source: empty file; skipped, and its page image p3.png with it",
+        "manifest.json": "not a source: not JSON: Unterminated string starting at line 107 column 31; the document "
+                         "ends before it is complete (3000 characters; cut short?); skipped",
+    }
 
 
 def test_local_page_ids_do_not_reveal_the_servers_paths(chapbooks, corpus, tmp_path, monkeypatch):
