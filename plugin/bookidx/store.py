@@ -33,21 +33,21 @@ import threading
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Iterator
 
 import numpy as np
 from usearch.index import Index as _Graph
 
 from . import meta
-from .adapters.records import Region
 from .config import IndexConfig
-from .errors import BadRequest, BookidxError, ConfigError, IndexMismatch, NotFound
+from .errors import BookidxError, ConfigError, IndexMismatch, NotFound
 from .info import INFO, check_model, fsync, new_info, read_info, write_json
 from .meta import DB, SCHEMA_VERSION, Filters
 from .migrate import migrate
 from .queries import EXACT_BELOW, EXACT_FILTERED, Hit, Queries
-from .vectors import Snapshot, unit_rows, upsert
+from .vectors import Snapshot, upsert
 from .writerlock import release_lock, take_lock
+from .writes import Writes
 
 __all__ = ["SCHEMA_VERSION", "Filters", "Hit", "Index", "EXACT_BELOW", "EXACT_FILTERED"]
 
@@ -56,10 +56,11 @@ log = logging.getLogger(__name__)
 VECTORS = "vectors.usearch"
 
 
-class Index(Queries):
+class Index(Writes, Queries):
     """One index directory. Build with :meth:`create_or_open` (writer) or :meth:`open`.
 
-    Searching, listing and counting are :class:`~bookidx.queries.Queries` methods.
+    Searching, listing and counting are :class:`~bookidx.queries.Queries` methods; adding and
+    labelling are :class:`~bookidx.writes.Writes` methods.
     """
 
     #: Least seconds between vector-file saves at commit (0: every commit). Close always saves.
@@ -228,73 +229,6 @@ class Index(Queries):
             return True
 
     # -- writing -------------------------------------------------------------------------------
-
-    def add(self, regions: Sequence[Region], vectors: np.ndarray) -> None:
-        """Insert or replace regions with their (normalised) vectors; visible after commit()."""
-        self._check_writable("add")
-        vecs = np.asarray(vectors, dtype=np.float32)
-        if vecs.shape != (len(regions), self.ndim):
-            raise BadRequest(f"vectors have shape {vecs.shape}, expected ({len(regions)}, {self.ndim})", "vectors")
-        if not len(regions):
-            return
-        stored = unit_rows(vecs, "vectors").astype(self._blob)
-        keys = [r.key for r in regions]
-        with self._lock:
-            rows = [meta.item_row(r, stored[i].tobytes(), self._seq + 1, time.time()) for i, r in enumerate(regions)]
-            self._begin()
-            self._con.execute("SAVEPOINT add_items")  # one add() is all or nothing
-            try:
-                self._con.executemany(meta.UPSERT, rows)
-                meta.forget_outcomes(self._con, keys)
-            except BaseException:
-                self._con.execute("ROLLBACK TO add_items")
-                raise
-            finally:
-                self._con.execute("RELEASE add_items")
-            self._seq += 1
-            # The graph gets exactly what SQLite holds (rounded to the blob dtype).
-            self._pending.append((np.asarray(keys, np.int64), stored.astype(np.float32)))
-
-    def record_failure(self, key: int, source: str, stage: str, reason: str) -> None:
-        """Keep a failed item as data (stage: fetch, crop, embed...); a later add() clears it."""
-        self._check_writable("record_failure")
-        with self._lock:
-            self._begin()
-            meta.record_failure(self._con, key, source, stage, reason)
-
-    def record_drops(self, keys: Sequence[int], labels: Sequence[str], scores: Sequence[float], classifier: str) -> None:
-        """Remember items left out by class (runner.py); a later add() forgets them."""
-        self._check_writable("record_drops")
-        with self._lock:
-            self._begin()
-            meta.record_drops(self._con, keys, labels, scores, classifier)
-
-    def set_class(self, keys: Sequence[int], labels: Sequence[str | None], scores: Sequence[float] | None = None) -> None:
-        """Store a class label (and its score) per item; None clears it. Visible after commit()."""
-        self._check_writable("set_class")
-        keys = [int(k) for k in keys]
-        scores = [None] * len(keys) if scores is None else [None if s is None else float(s) for s in scores]
-        if not (len(keys) == len(labels) == len(scores)):
-            raise BadRequest(f"{len(keys)} keys, {len(labels)} labels and {len(scores)} scores", "labels")
-        with self._lock:
-            missing = set(keys) - meta.existing(self._con, keys)
-            if missing:
-                raise NotFound(f"no item with id {min(missing)} ({len(missing)} unknown)", "id")
-            self._begin()
-            self._con.executemany("UPDATE items SET cls = ?, cls_score = ? WHERE key = ?", zip(labels, scores, keys))
-
-    def set_groups(self, groups: Mapping[int, int]) -> None:
-        """Replace every near-duplicate group: ``{item key: group id}``; items left out are in
-        none. Visible after commit()."""
-        self._check_writable("set_groups")
-        pairs = [(int(g), int(k)) for k, g in groups.items()]
-        with self._lock:
-            missing = {k for _, k in pairs} - meta.existing(self._con, [k for _, k in pairs])
-            if missing:
-                raise NotFound(f"no item with id {min(missing)} ({len(missing)} unknown)", "id")
-            self._begin()
-            self._con.execute("UPDATE items SET grp = NULL WHERE grp IS NOT NULL")
-            self._con.executemany("UPDATE items SET grp = ? WHERE key = ?", pairs)
 
     def commit(self) -> None:
         """Commit to SQLite, then move the vectors into the graph; save the file when due."""
