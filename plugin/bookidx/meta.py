@@ -15,6 +15,10 @@ them: a failure is retried by every run; an item left out by class (``--drop-cla
 runner.py) is skipped while the same classifier (``classifier``: ``Classifier.digest``) is used
 and its class is still dropped. Indexing an item deletes its row in both.
 
+``meta`` holds names and values: ``file_seq`` (the newest commit the vector file covers),
+``removals`` (bumped by every removal of items, writes.py) and ``file_removals`` (the
+``removals`` the vector file reflects); store.py reads them to know what the file lacks.
+
 Concurrency: one writer connection (store.py holds a lock file) and any number of readers; WAL
 lets readers read while the writer commits (https://www.sqlite.org/wal.html).
 """

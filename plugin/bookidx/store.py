@@ -13,10 +13,16 @@ close) to a temporary file renamed over the old one. ``file_seq`` in SQLite name
 commit the saved file covers, so on open every row committed after it is (re)added from its
 stored blob. A ``kill -9`` at any instant leaves an index that opens with every committed item.
 
+Removing items (writes.py) commits the deletion to SQLite, takes the keys out of the graph and
+saves the file at once; SQLite's ``removals`` counter against the file's (``file_removals``)
+tells every open whether the file still holds removed keys (a crash before the save, a reader's
+older file): a writer takes them out, a reader leaves them out of its searches.
+
 Readers (``Index.open``) memory-map the file (usearch ``view``) and search rows committed after
-it exactly, from an overlay. ``refresh()`` picks up new commits (PRAGMA data_version) and new
-files (inode, size, mtime). A search works on one immutable snapshot, so many threads can search
-while another refreshes. A writer's graph changes in place, so its searches take its lock.
+it exactly, from an overlay. ``refresh()`` picks up new commits (PRAGMA data_version), new
+files (inode, size, mtime) and removals (the counter moved: the snapshot is reloaded). A search
+works on one immutable snapshot, so many threads can search while another refreshes. A writer's
+graph changes in place, so its searches take its lock.
 
 How an index is searched (exhaustive, HNSW, filtered; keywords) is queries.py's part.
 
@@ -59,8 +65,8 @@ VECTORS = "vectors.usearch"
 class Index(Writes, Queries):
     """One index directory. Build with :meth:`create_or_open` (writer) or :meth:`open`.
 
-    Searching, listing and counting are :class:`~bookidx.queries.Queries` methods; adding and
-    labelling are :class:`~bookidx.writes.Writes` methods.
+    Searching, listing and counting are :class:`~bookidx.queries.Queries` methods; adding,
+    labelling and removing are :class:`~bookidx.writes.Writes` methods.
     """
 
     #: Least seconds between vector-file saves at commit (0: every commit). Close always saves.
@@ -79,6 +85,7 @@ class Index(Writes, Queries):
         self._opened: list[sqlite3.Connection] = []
         self._blob = np.dtype(np.float32 if info["usearch"]["dtype"] == "f32" else np.float16)
         self._pending: list[tuple[np.ndarray, np.ndarray]] = []
+        self._removed: list[np.ndarray] = []
         self._unsaved = 0
         self._last_save, self._save_seconds = time.monotonic(), 0.0
         self._closed = False
@@ -165,6 +172,7 @@ class Index(Writes, Queries):
         """Read the vector file and every row committed after it (see the module docstring)."""
         con, file = self._con, self.path / VECTORS
         file_seq = int(meta.get_meta(con, "file_seq", 0))  # before the file: never newer than it
+        file_removals = int(meta.get_meta(con, "file_removals", 0))
         stat, graph = _stat(file), self._graph()
         if stat is not None:
             try:
@@ -179,13 +187,19 @@ class Index(Writes, Queries):
         try:
             keys, rows, seq = meta.vectors(con, "seq > ?", (file_seq,), self.ndim, self._blob)
             n_items = con.execute("SELECT count(*) FROM items").fetchone()[0]
-            seq = max(seq, file_seq)
+            removals = int(meta.get_meta(con, "removals", 0))
+            seq, gone = max(seq, file_seq), np.zeros(0, np.int64)
             new = ~graph.contains(keys) if len(keys) else np.zeros(0, bool)
-            if len(graph) + int(new.sum()) != n_items:  # a file from elsewhere, or a lost commit
-                log.warning("%s holds %d vectors for %d items: checking every key", file, len(graph), n_items)
+            removed = len(graph) > 0 and removals != file_removals  # items removed since the file
+            if removed or len(graph) + int(new.sum()) != n_items:  # or a file from elsewhere, a lost commit
+                if not removed:
+                    log.warning("%s holds %d vectors for %d items: checking every key", file, len(graph), n_items)
                 all_keys = np.fromiter((r[0] for r in con.execute("SELECT key FROM items")), np.int64)
-                if self._writable and len(graph):
-                    graph.remove(np.setdiff1d(np.asarray(graph.keys, np.int64), all_keys).astype(np.uint64))
+                gone = np.setdiff1d(np.asarray(graph.keys, np.int64), all_keys) if len(graph) else gone
+                if self._writable:  # readers view the file, so they leave those keys out (Snapshot.gone)
+                    graph.remove(gone.astype(np.uint64))
+                    self._unsaved += len(gone) + int(removed)  # saved at close, file_removals with it
+                    gone = np.zeros(0, np.int64)
                 lost = np.setdiff1d(all_keys[~graph.contains(all_keys)], keys)
                 more_keys, more_rows, _ = meta.vectors(
                     con, "key IN (SELECT value FROM json_each(?))", (meta.key_list(lost),), self.ndim, self._blob
@@ -197,8 +211,8 @@ class Index(Writes, Queries):
         if self._writable:
             upsert(graph, keys, rows)
             self._unsaved += len(keys)
-            return Snapshot(graph, np.zeros(0, np.int64), np.zeros((0, self.ndim), np.float32), seq, stat)
-        return Snapshot(graph, keys, rows, seq, stat)
+            return Snapshot(graph, np.zeros(0, np.int64), np.zeros((0, self.ndim), np.float32), seq, stat, removals=removals)
+        return Snapshot(graph, keys, rows, seq, stat, gone, removals)
 
     def refresh(self) -> bool:
         """Readers: take in what a writer committed or saved since. Cheap when nothing changed.
@@ -214,8 +228,8 @@ class Index(Writes, Queries):
             if version == self._data_version and stat == snap.stat:
                 return False
             self._data_version = version
-            if stat != snap.stat:
-                self._snap = self._load()
+            if stat != snap.stat or int(meta.get_meta(self._con, "removals", 0)) != snap.removals:
+                self._snap = self._load()  # a new file, or items removed: what the graph holds changed
                 return True
             keys, rows, seq = meta.vectors(self._con, "seq > ?", (snap.seq,), self.ndim, self._blob)
             if len(keys):
@@ -231,17 +245,24 @@ class Index(Writes, Queries):
     # -- writing -------------------------------------------------------------------------------
 
     def commit(self) -> None:
-        """Commit to SQLite, then move the vectors into the graph; save the file when due."""
+        """Commit to SQLite, then move the vectors into the graph; save the file when due, and
+        at once after a removal (readers reload the file; until then they leave the keys out)."""
         self._check_writable("commit")
         with self._lock:
             if self._con.in_transaction:
                 self._con.execute("COMMIT")
+            removed = bool(self._removed)
+            if self._removed:  # before the adds: a key removed, then added again, is in
+                gone = np.unique(np.concatenate(self._removed)).astype(np.uint64)
+                self._snap.base.remove(gone[self._snap.base.contains(gone)])
+                self._unsaved += len(gone)
+                self._removed.clear()
             if self._pending:  # kept until the graph has them: a retried commit redoes this
                 upsert(self._snap.base, np.concatenate([k for k, _ in self._pending]), np.vstack([v for _, v in self._pending]))
                 self._unsaved += sum(len(k) for k, _ in self._pending)
                 self._pending.clear()
             due = max(self.save_interval, 10 * self._save_seconds)
-            if self._unsaved and time.monotonic() - self._last_save >= due:
+            if self._unsaved and (removed or time.monotonic() - self._last_save >= due):
                 self._save()
 
     def _save(self) -> None:
@@ -251,6 +272,7 @@ class Index(Writes, Queries):
         fsync(tmp)
         os.replace(tmp, self.path / VECTORS)
         meta.set_meta(self._con, "file_seq", self._seq)  # after the rename: never ahead of the file
+        meta.set_meta(self._con, "file_removals", meta.get_meta(self._con, "removals", 0))
         self.info["counts"] = meta.counts(self._con)
         write_json(self.path / INFO, self.info)
         self._unsaved = 0

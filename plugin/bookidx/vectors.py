@@ -7,7 +7,7 @@ Keys are int64 here (Region.key is 63-bit), uint64 inside usearch.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
@@ -26,6 +26,8 @@ class Snapshot:
     ``keys``/``rows`` are items committed after the file was saved (readers only); they replace
     any vector the graph holds for the same key. ``seq`` is the newest commit covered and
     ``stat`` the file's (inode, size, mtime_ns) when read, None when there was none.
+    ``gone``: keys the graph holds that SQLite no longer does (items removed since the file was
+    saved; readers only), left out of its hits. ``removals``: the SQLite ``removals`` count read.
     """
 
     base: Any  # usearch.index.Index
@@ -33,6 +35,8 @@ class Snapshot:
     rows: np.ndarray
     seq: int
     stat: tuple[int, int, int] | None
+    gone: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    removals: int = 0
 
 
 _MIN_NORM = 1e-6  # below this a vector has no direction to compare by cosine
@@ -122,17 +126,19 @@ def nearest(
     The graph is searched by HNSW (exhaustively when it holds fewer than ``exact_below``),
     asking for ``k * oversample`` and widening 4x until k pass the masks; ``allowed`` (a filter)
     maps found keys to the sorted subset that may be returned. Then merged with the overlay.
+    The graph's keys that the overlay replaces or that are gone are never taken from it.
     """
     n = len(snap.base)
+    hidden = np.union1d(snap.keys, snap.gone) if len(snap.gone) else snap.keys
     graph_hits = [(np.zeros(0, np.int64), np.zeros(0, np.float32))] * len(rows)
-    count, exact = min(n, k * oversample + len(drop)), n < exact_below
+    count, exact = min(n, k * oversample + len(drop) + len(snap.gone)), n < exact_below
     while count:
         graph_hits = []
         short = False
         found = rows_of(snap.base.search(rows, count, exact=exact), len(rows))
         allow = allowed(np.unique(np.concatenate([keys for keys, _ in found]))) if allowed else None
         for keys, sims in found:
-            keep = keep_mask(keys, drop, snap.keys, allow)
+            keep = keep_mask(keys, drop, hidden, allow)
             graph_hits.append((keys[keep], sims[keep]))
             short |= int(keep.sum()) < k
         if not short or count >= n:
