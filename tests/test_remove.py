@@ -2,7 +2,9 @@
 
 Store tests build regions by hand with seeded unit vectors, so what every search must return
 after a removal is known exactly; readers are checked in this process, in another process and
-after a writer that died between its SQLite commit and its vector save.
+after a writer that died between its SQLite commit and its vector save. CLI tests index real
+chapbook pages with the weight-free ``test-pixels`` model (conftest.py) and replay the review's
+case: a folder indexed again from where it was moved, every hit twice.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import json
 import logging
 import multiprocessing
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +21,9 @@ import pytest
 from bookidx.adapters.records import Book, Box, ImageRef, Page, Region
 from bookidx.cli import cli
 from bookidx.config import IndexConfig
-from bookidx.errors import NotFound
+from bookidx.errors import BadRequest, NotFound
+from bookidx.removal import Selection
+from bookidx.runner import index
 from bookidx.store import Index
 from click.testing import CliRunner
 
@@ -191,3 +196,116 @@ def test_removal_takes_failure_and_drop_records_and_ends_groups_of_one(ix):
         assert idx.group(KEYS[0]) == []  # alone now: no group
         assert idx.group(KEYS[2]) == sorted([KEYS[2], KEYS[6]])
         assert idx.stats()["duplicate_groups"] == 1
+
+
+def test_a_selection_needs_a_selector(ix):
+    with pytest.raises(BadRequest, match="say what to remove"):
+        Selection()
+    res = CliRunner().invoke(cli, ["remove", "--index", str(ix)])
+    assert res.exit_code == 1 and res.output == "error: selector: say what to remove: --manifest, --source, --id or --missing\n"
+    with Index.open(ix) as idx:
+        assert len(idx) == N
+
+
+def test_selectors_in_the_store(ix, tmp_path):
+    with Index.open(ix, readonly=False) as idx:
+        idx.record_failure(111, "https://iiif.example.org/img/9", "fetch", "404")
+        idx.record_failure(222, "/scans/broken.jpg", "crop", "truncated")
+    with Index.open(ix) as idx:
+        def chosen(**kw) -> set[int]:
+            return {e.key for e in idx.select(Selection(**kw))}
+
+        book0 = {KEYS[i] for i in range(0, N, 2)}
+        assert chosen(manifests=("book-0",)) == chosen(manifests=("https://example.org/book-0/manifest",)) == book0
+        assert chosen(ids=(KEYS[5], KEYS[6])) == {KEYS[5], KEYS[6]}
+        assert chosen(manifests=("book-0",), ids=(KEYS[4], KEYS[6])) == {KEYS[4], KEYS[6]}  # selectors are AND-ed
+        with pytest.raises(NotFound, match=f"{KEYS[5]} matches nothing together with --manifest"):
+            chosen(manifests=("book-0",), ids=(KEYS[5], KEYS[6]))
+        with pytest.raises(BadRequest, match="every item of the index"):
+            chosen(sources=("/scans",))
+        assert chosen(sources=("/scans",), allow_all=True) == set(KEYS) | {222}
+        assert chosen(missing=True, allow_all=True) == set(KEYS) | {222}  # no /scans here
+        taken = idx.select(Selection(sources=("https://iiif.example.org/",)))  # a URL: a string prefix
+        assert [(e.key, e.table, e.note) for e in taken] == [(111, "failures", "failed (fetch: 404)")]
+        with pytest.raises(NotFound, match="'/scan' matches nothing"):  # whole path components only
+            chosen(sources=("/scan",))
+        with pytest.raises(NotFound, match="'book-9' matches nothing"):
+            chosen(manifests=("book-9", "book-0"))
+        with pytest.raises(NotFound, match="5 matches nothing"):
+            chosen(ids=(5,))
+
+
+# -- the command line, on real pages ---------------------------------------------------------------
+
+
+@pytest.fixture
+def moved(chapbooks, tmp_path) -> tuple[Path, Path, Path]:
+    """The review's case: a folder indexed, moved, and indexed again from its new place."""
+    pages = tmp_path / "images"
+    pages.mkdir()
+    for image in sorted((chapbooks / "images").glob("*.jpg"))[:6]:
+        shutil.copy(image, pages / image.name)
+    idx = tmp_path / "idx"
+    index([str(pages)], idx, IndexConfig(model="test-pixels"))
+    new = tmp_path / "images-moved"
+    pages.rename(new)
+    index([str(new)], idx, IndexConfig(model="test-pixels"))
+    return idx, pages, new
+
+
+def bookidx(*args: str):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def hits(idx: Path, image: Path) -> list[str]:
+    res = bookidx("search", idx, "--image", image, "-k", "20", "--json")
+    assert res.exit_code == 0, res.output
+    return [json.loads(line)["page"]["image"]["path"] for line in res.stdout.splitlines()]
+
+
+def test_remove_missing_after_a_move_ends_the_doubled_hits_and_dry_run_changes_nothing(moved):
+    idx, old, new = moved
+    query = next(new.iterdir())
+    assert len(hits(idx, query)) == 12  # every page twice
+    files = {p.name: p.read_bytes() for p in idx.iterdir() if p.suffix in (".usearch", ".json")}
+    dry = bookidx("remove", "--index", idx, "--missing", "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    lines = dry.stdout.splitlines()
+    assert lines[0] == "would remove 6 items:" and len(lines) == 1 + 5 + 1 and lines[-1] == "  ... and 1 more"
+    assert all(f"  image  {old}/" in line for line in lines[1:6])
+    assert {p.name: p.read_bytes() for p in idx.iterdir() if p.suffix in (".usearch", ".json")} == files
+    assert len(hits(idx, query)) == 12
+
+    res = bookidx("remove", "--index", idx, "--missing")
+    assert res.exit_code == 0 and res.stdout == f"removed 6 items from {idx}\n"
+    found = hits(idx, query)
+    assert len(found) == 6 and all(path.startswith(f"{new}/") for path in found)
+    info = json.loads(bookidx("info", idx, "--json").stdout)
+    assert info["stats"]["items"] == info["info"]["counts"]["items"] == info["stats"]["vectors_in_file"] == 6
+    again = bookidx("remove", "--index", idx, "--missing")
+    assert again.exit_code == 0 and again.stderr == "nothing to remove\n"
+
+
+def test_remove_by_source_takes_whole_folders_and_they_can_be_indexed_again(moved):
+    idx, old, new = moved
+    shutil.copytree(new, old)  # both folders exist: --missing would take nothing
+    query = next(new.iterdir())
+    res = bookidx("remove", "--index", idx, "--source", old)
+    assert res.exit_code == 0 and res.stdout == f"removed 6 items from {idx}\n"  # not images-moved/
+    assert all(path.startswith(f"{new}/") for path in hits(idx, query))
+    refused = bookidx("remove", "--index", idx, "--source", new)  # the last six: every item
+    assert refused.exit_code == 1 and "every item of the index (6)" in refused.output and "--allow-all" in refused.output
+    typo = bookidx("remove", "--index", idx, "--source", f"{old}/nosuch")
+    assert typo.exit_code == 1 and typo.output == f"error: --source: '{old}/nosuch' matches nothing; nothing was removed\n"
+    index([str(old)], idx, IndexConfig(model="test-pixels"))
+    assert len(hits(idx, query)) == 12
+
+
+def test_remove_by_id_as_search_prints_it(moved):
+    idx, _, new = moved
+    first = json.loads(bookidx("search", idx, "--image", next(new.iterdir()), "-k", "1", "--json").stdout)["id"]
+    res = bookidx("remove", "--index", idx, "--id", first)
+    assert res.exit_code == 0 and res.stdout == f"removed 1 item from {idx}\n"
+    assert bookidx("search", idx, "--similar", first).output == f"error: id: no item with id {first}\n"
+    with Index.open(idx) as reader:
+        assert len(reader) == 11 and not reader.has([int(first)])[0]

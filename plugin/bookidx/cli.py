@@ -312,4 +312,5 @@ def models_cmd():
 # Commands that live in their own modules register here (one line each).
 from . import classify_cli  # noqa: E402,F401  (classify, duplicates)
 from . import eval_cli  # noqa: E402,F401  (eval exact, eval queries)
+from . import remove_cli  # noqa: E402,F401  (remove)
 from . import search_cli  # noqa: E402,F401  (search)

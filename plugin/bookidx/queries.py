@@ -25,7 +25,7 @@ from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from . import meta
+from . import meta, removal
 from .adapters.records import Region
 from .errors import BadRequest, NotFound
 from .meta import Filters
@@ -227,6 +227,11 @@ class Queries:
                  GROUP BY manifest ORDER BY manifest"""
         with self._reading() as con:
             return [{"id": m, "title": t, "count": n} for m, t, n in con.execute(sql)]
+
+    def select(self, selection: removal.Selection) -> list[removal.Entry]:
+        """The items (and failure or drop records) a removal by ``selection`` takes (removal.py)."""
+        with self._reading() as con:
+            return removal.select(con, selection)
 
     def failures(self) -> list[dict]:
         with self._reading() as con:

@@ -1,0 +1,69 @@
+"""``bookidx remove``: take items out of an index (removal.py chooses, ``Index.remove`` deletes),
+registered on the main group by importing this module (cli.py).
+
+A running ``bookidx serve`` stops returning the items at its next refresh; a later ``bookidx
+index`` of the same sources indexes them again.
+"""
+
+from __future__ import annotations
+
+import click
+
+from .cli import _errors, cli
+
+#: Entries shown by --dry-run.
+EXAMPLES = 5
+
+
+@cli.command("remove")
+@click.option("--index", "index_dir", required=True, type=click.Path(exists=True, file_okay=False), help="Index directory.")
+@click.option("--manifest", "manifests", multiple=True, metavar="ID",
+              help="Items of this IIIF manifest or book id, as search --manifest takes it (repeatable).")
+@click.option("--source", "sources", multiple=True, metavar="PREFIX",
+              help="Items whose source document or page image (path, IIIF service or URL) is PREFIX or below it: "
+                   "a folder takes the files under it, a URL matches as a string prefix (repeatable). "
+                   "Failure records of such images go too.")
+@click.option("--id", "ids", multiple=True, type=int, metavar="ID", help="The item with this id, as search prints it (repeatable).")
+@click.option("--missing", is_flag=True, help="Items whose local image file no longer exists (a folder moved or deleted).")
+@click.option("--allow-all", is_flag=True, help="Allow a selection that takes every item (refused otherwise).")
+@click.option("--dry-run", is_flag=True, help="Print what would be removed (how many, and a few of them); change nothing.")
+@_errors
+def remove_cmd(index_dir, manifests, sources, ids, missing, allow_all, dry_run):
+    """Remove from an index the items that every selector given matches: --source DIR
+    --missing takes the vanished files under DIR; several values of one selector are
+    alternatives. A value that matches nothing is an error, and then nothing is removed.
+
+    A running `bookidx serve` stops returning the items at its next refresh; `bookidx index`
+    of the same source adds them again.
+    """
+    from .removal import Selection
+    from .store import Index
+
+    selection = Selection(tuple(manifests), tuple(sources), tuple(ids), missing, allow_all)  # no selector: an error
+    with Index.open(index_dir, readonly=dry_run) as idx:
+        entries = idx.select(selection)
+        if not entries:
+            click.echo("nothing to remove", err=True)
+            return
+        if dry_run:
+            click.echo(f"would remove {_counted(entries)}:")
+            for entry in entries[:EXAMPLES]:
+                click.echo(f"  id {entry.key}  {entry.note}  {entry.where}".rstrip())
+            if len(entries) > EXAMPLES:
+                click.echo(f"  ... and {len(entries) - EXAMPLES} more")
+            return
+        idx.remove([entry.key for entry in entries])
+        idx.commit()
+    click.echo(f"removed {_counted(entries)} from {index_dir}")
+
+
+def _counted(entries) -> str:
+    """'3 items, 1 failure record': how many of each kind of entry."""
+    names = {"items": ("item", "items"), "failures": ("failure record", "failure records"),
+             "dropped": ("drop record", "drop records")}
+    parts = []
+    for table, (one, many) in names.items():
+        n = sum(entry.table == table for entry in entries)
+        if n or table == "items":
+            parts.append(f"{n} {one if n == 1 else many}")
+    return ", ".join(parts)
