@@ -102,7 +102,7 @@ def schemas() -> dict[str, Any]:
         "Hit": hit,
         "Item": {"type": "object", "required": sorted(item_props), "properties": item_props},
         "SearchResponse": {
-            "type": "object", "required": ["query", "mode", "page", "limit", "hits", "next", "more"],
+            "type": "object", "required": ["query", "mode", "page", "limit", "hits", "next", "more", "warnings"],
             "properties": {
                 "query": {"type": "object", "description": "The parameters as understood"},
                 "mode": {"enum": list(params.MODES)},
@@ -111,6 +111,10 @@ def schemas() -> dict[str, Any]:
                 "next": {"type": ["string", "null"], "format": "uri", "description": "The next page; null on the last (and for POST)"},
                 "more": {"type": "boolean", "description": "Whether a next page exists and may be asked for "
                                                             "(false on the last page BOOKIDX_MAX_DEPTH allows)"},
+                "warnings": {"type": "array", "items": string, "description": (
+                    "Why the answer may not be what was meant, in words for a person; usually empty. So far one: a "
+                    "text query that found nothing because the index's model reads no text (only the items' words "
+                    "were searched)")},
             },
         },
         "Duplicates": {

@@ -229,6 +229,7 @@ def _results(
     filters = params.filters(args)
     collapse = params.flag(args, "collapse")
     hits: list[tuple[Any, int | None]] = []  # (store.Hit, inliers)
+    searched = False
     # Checked after the other parameters, so a request that is wrong twice hears of those first.
     # Nothing to search for is the client's mistake (the CLI refuses it too; the widget never
     # sends it), while a date range that ends before it starts is valid and finds nothing.
@@ -238,6 +239,7 @@ def _results(
     if params.satisfiable(filters):
         from ..store import Filters
 
+        searched = True
         query = Query(
             text=text, image=image, similar=similar, weight=weight, mode=mode,
             filters=Filters(**filters) if filters else None,
@@ -266,7 +268,21 @@ def _results(
         "hits": [hit_json(hit, inliers) for hit, inliers in hits[: paging.limit]],
         "next": next_url,
         "more": more,
+        "warnings": _why_no_hits(text, mode) if searched and not hits and paging.page == 1 and not visual else [],
     })
+
+
+def _why_no_hits(text: str | None, mode: str) -> list[str]:
+    """Why a text query found nothing, when it is the model's doing: one that reads no text
+    (efficientnet-lite0) leaves only the items' words to match, and a folder of images has none.
+    An explicit mode=keyword asked for exactly that, so it needs no explanation."""
+    if not text or mode != "fused" or supports_text(current_index(), current_embedder):
+        return []
+    model = current_index().info["model"]["model"]
+    why = (f"model {model!r} reads no text, so q was matched only as words in the items' captions, context "
+           "and titles, and none matched (images indexed from a folder have none): search by image (POST one) "
+           "or by similar=ID, or index with a model that reads text (siglip, clip)")
+    return [why]
 
 
 def _effective_mode(mode: str, visual: bool) -> str:
