@@ -501,7 +501,7 @@ def test_an_index_of_schema_2_gets_its_dropped_table_when_opened_for_writing(tmp
     with Index.create_or_open(tmp_path / "ix", model_info=MODEL, config=CONFIG) as idx:
         idx.record_drops([region(9).key], ["ornament"], [0.5], "digest-a")
     with Index.open(tmp_path / "ix") as idx:
-        assert idx.info["schema"] == store.SCHEMA_VERSION == 3 and len(idx) == 5
+        assert idx.info["schema"] == store.SCHEMA_VERSION == 4 and len(idx) == 5
         assert idx.search(vecs[2], k=1)[0].key == regions[2].key
         assert idx.stats()["dropped"] == {"ornament": 1}
 
@@ -516,11 +516,11 @@ def test_bookidx_upgrade_migrates_an_index_for_serving(tmp_path):
     con.executescript("DROP TABLE dropped; PRAGMA user_version = 2;")
     con.close()
     result = CliRunner().invoke(cli, ["upgrade", str(tmp_path / "ix")])
-    assert result.exit_code == 0 and "schema 2 -> 3" in result.output, result.output
+    assert result.exit_code == 0 and "schema 2 -> 4" in result.output, result.output
     with Index.open(tmp_path / "ix") as idx:  # read-only, as `bookidx serve` opens it
         assert len(idx) == 5 and idx.stats()["dropped"] == {}
     again = CliRunner().invoke(cli, ["upgrade", str(tmp_path / "ix")])
-    assert again.exit_code == 0 and "already at schema 3" in again.output
+    assert again.exit_code == 0 and "already at schema 4" in again.output
     (tmp_path / "empty").mkdir()
     missing = CliRunner().invoke(cli, ["upgrade", str(tmp_path / "empty")])
     assert missing.exit_code != 0 and "no bookidx index" in missing.output

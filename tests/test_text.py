@@ -64,3 +64,35 @@ def test_a_caption_in_the_older_spelling_is_found_by_the_modern_one(tmp_path):
     for typed in ("Aufklärung", "aufklarung", f"Aufkla{E}rung"):  # the last pasted from the OCR
         hits = run(idx, Query(text=typed, mode="keyword"))
         assert [h.region.caption for h in hits] == [f"Was iſt Aufkla{E}rung?"], typed
+
+
+def test_bookidx_upgrade_folds_the_text_of_an_index_made_before_the_fold(tmp_path):
+    """An index of schema 3 stored "Aufkla\u0364rung" as printed, which the tokenizer split; after
+    `bookidx upgrade` every spelling finds it, and the caption shown is still the printed one."""
+    import json
+    import sqlite3
+
+    from click.testing import CliRunner
+
+    from bookidx.cli import cli
+
+    folder = tmp_path / "kant"
+    folder.mkdir()
+    (folder / "p1.xml").write_text(_ALTO, encoding="utf-8")
+    pixels = np.random.default_rng(0).integers(0, 255, (1400, 1000, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(folder / "p1.jpg")
+    assert index([str(folder)], tmp_path / "idx", IndexConfig(model="test-pixels")).indexed == 1
+    con = sqlite3.connect(tmp_path / "idx" / "meta.sqlite")  # as schema 3 stored it: unfolded
+    con.execute("UPDATE items SET context = caption, caption = ?", (f"Was iſt Aufkla{E}rung?",))
+    con.execute("PRAGMA user_version = 3")
+    con.commit()
+    con.close()
+    info = tmp_path / "idx" / "bookidx.json"
+    info.write_text(json.dumps({**json.loads(info.read_text()), "schema": 3}))
+
+    result = CliRunner().invoke(cli, ["upgrade", str(tmp_path / "idx")])
+    assert result.exit_code == 0 and "schema 3 -> 4" in result.output, result.output
+    idx = Index.open(tmp_path / "idx")
+    for typed in ("Aufklärung", f"Aufkla{E}rung"):
+        hits = run(idx, Query(text=typed, mode="keyword"))
+        assert [h.region.caption for h in hits] == [f"Was iſt Aufkla{E}rung?"], typed

@@ -8,7 +8,8 @@ over ``items`` (caption, context, book title), kept in step by triggers (SQLite 
 https://www.sqlite.org/fts5.html#external_content_tables); fts.py makes the MATCH expression
 from typed text (its names stay importable from here). ``PRAGMA user_version`` holds the schema
 version; ``_MIGRATIONS`` upgrades older files one version at a time (schema 2 added ``grp``, the
-near-duplicate group an item belongs to: dedup.py; schema 3 the ``dropped`` table).
+near-duplicate group an item belongs to: dedup.py; schema 3 the ``dropped`` table; schema 4
+re-folds the searched text of items indexed before fts.searchable folded the older umlaut).
 
 ``failures`` and ``dropped`` hold items that are not in ``items``, so that later runs know
 them: a failure is retried by every run; an item left out by class (``--drop-class``,
@@ -40,7 +41,7 @@ from .adapters.records import Region
 from .errors import BadRequest, IndexMismatch
 from .fts import BM25_WEIGHTS, MAX_QUERY_TERMS, fts_query, searchable  # noqa: F401 (read as meta.* too)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 DB = "meta.sqlite"
 
 # Items embedded and left out by class: the class, its score and the classifier that gave it.
@@ -64,8 +65,22 @@ def _add_dropped(con: sqlite3.Connection) -> None:
     con.execute(_DROPPED)
 
 
+def _fold_searched_text(con: sqlite3.Connection) -> None:
+    """Searched columns as fts.searchable makes them now: the items_au trigger re-indexes them.
+    Only rows holding U+0364 change (one scan; none at all in most collections)."""
+    rows = con.execute(
+        "SELECT key, caption, context, title FROM items WHERE caption || context || title LIKE ?", ("%\u0364%",)
+    ).fetchall()
+    con.executemany(
+        "UPDATE items SET caption = ?, context = ?, title = ? WHERE key = ?",
+        [(searchable(c), searchable(x), searchable(t), key) for key, c, x, t in rows],
+    )
+
+
 # Upgrades from schema N to N + 1, each run in the same transaction as its user_version bump.
-_MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _add_groups, 2: _add_dropped}
+_MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
+    1: _add_groups, 2: _add_dropped, 3: _fold_searched_text,
+}
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS items (
