@@ -21,8 +21,11 @@ import requests
 from bookidx.cli import cli
 from bookidx.embed import load_embedder
 from bookidx.errors import ConfigError
+from bookidx.web import create_blueprint
+from bookidx.web.config import kind, names
 from bookidx.web.serve import make_server, parse_setting, settings, shutdown
 from click.testing import CliRunner
+from flask import Flask
 from webindex import TWIN_A, TWIN_B, build_index, chapbook_regions
 
 PIXELCLI = Path(__file__).with_name("pixelcli.py")
@@ -130,6 +133,64 @@ def test_a_bad_setting_is_a_one_line_error_before_serving(index_dir, monkeypatch
         assert res.exit_code == 1 and res.output == "error: BOOKIDX_MAX_RESULTS: 'lots' is not a whole number\n"
         res = CliRunner().invoke(cli, ["serve", str(index_dir), "--port", port, "--set", "max_resultz=5"])
         assert res.exit_code == 1 and res.output.startswith("error: max_resultz: not a bookidx setting")
+        # The review's case: inf seconds started the server, then every re-ranked query was a 500.
+        res = CliRunner().invoke(cli, ["serve", str(index_dir), "--port", port], env={"BOOKIDX_RERANK_SECONDS": "inf"})
+        assert res.exit_code == 1 and res.output == "error: BOOKIDX_RERANK_SECONDS: inf is not a finite number\n"
+        res = CliRunner().invoke(cli, ["serve", str(index_dir), "--port", port, "--set", "max_results=-5"])
+        assert res.exit_code == 1 and res.output == "error: BOOKIDX_MAX_RESULTS: must be more than 0, not -5\n"
+
+
+#: Every number setting and its type.
+NUMBERS = {name: kind(name)[0] for name in names() if kind(name)[0] in (int, float)}
+
+
+@pytest.mark.parametrize("name", sorted(NUMBERS))
+def test_every_number_setting_refuses_what_it_cannot_use_at_start_up(name, index_dir):
+    """A value out of range or not finite is refused however it is given: ``--set`` and the
+    environment, ``create_blueprint``'s keywords, and a host's ``app.config``, which fails at
+    ``register_blueprint`` (before, each was taken and failed per request, or never)."""
+    bad = ["-1", "nan"] + (["inf", "-inf"] if NUMBERS[name] is float else ["1.5"])
+    if name in ("BOOKIDX_RERANK_SECONDS", "BOOKIDX_MAX_RESULTS", "BOOKIDX_MAX_DEPTH"):
+        bad.append("0")
+    for text in bad:
+        with pytest.raises(ConfigError) as err:
+            settings({}, [f"{name}={text}"])
+        assert err.value.parameter == name, text
+        value = float(text)
+        value = int(value) if NUMBERS[name] is int and value.is_integer() else value  # -1, not -1.0: in range's way
+        with pytest.raises(ConfigError) as err:
+            create_blueprint(str(index_dir), **{name.removeprefix("BOOKIDX_").lower(): value})
+        assert err.value.parameter == name, text
+        app = Flask(__name__)
+        app.config[name] = value
+        with pytest.raises(ConfigError) as err:
+            app.register_blueprint(create_blueprint(str(index_dir)))
+        assert err.value.parameter == name, text
+    good = 0 if name in ("BOOKIDX_REFRESH_SECONDS", "BOOKIDX_CROP_CACHE_BYTES", "BOOKIDX_RERANK_DEPTH") else 1
+    assert settings({}, [f"{name}={good}"])[0] == {name: good}
+    app = Flask(__name__)
+    app.config[name] = good
+    app.register_blueprint(create_blueprint(str(index_dir), name="ok"))
+
+
+def test_a_host_s_bad_config_fails_at_registration_naming_the_setting(index_dir):
+    """Any Flask app mounting the blueprint, not only ``bookidx serve``: a wrong type too."""
+    for name, value, message in (
+        ("BOOKIDX_RERANK_SECONDS", float("inf"), "inf is not a finite number"),
+        ("BOOKIDX_MAX_RESULTS", "50", "'50' is not a whole number"),
+        ("BOOKIDX_RERANK_DEPTH", True, "True is not a whole number"),
+        ("BOOKIDX_FETCH_ALLOWLIST", [1], "is not a list of strings"),
+        ("BOOKIDX_DEVICE", None, "None is not allowed"),
+    ):
+        app = Flask(__name__)
+        app.config[name] = value
+        with pytest.raises(ConfigError, match=message) as err:
+            app.register_blueprint(create_blueprint(str(index_dir)))
+        assert err.value.parameter == name
+    # What the blueprint's own keywords say wins over the host's config, and is what is checked.
+    app = Flask(__name__)
+    app.config["BOOKIDX_MAX_RESULTS"] = -1
+    app.register_blueprint(create_blueprint(str(index_dir), max_results=10))
 
 
 def test_a_port_in_use_is_a_one_line_error_naming_it(index_dir):

@@ -5,9 +5,23 @@ A setting is looked up (see :func:`bookidx.web.state.setting`) in the keyword ar
 extension guide asks for prefixed keys ("Configuration keys should start with the extension's
 name"), so a host can keep all of its own settings beside these without clashes. Settings are
 read at request time and never written by bookidx.
+
+Each constant's type hint is the type its setting takes; :func:`check` holds a value to it and
+to the setting's range, and is the one check every value goes through: ``create_blueprint``'s
+keywords and the host's ``app.config`` when the blueprint is registered (so a bad value stops
+the app from starting, naming the setting), and ``bookidx serve``'s environment and ``--set``.
 """
 
 from __future__ import annotations
+
+import functools
+import math
+import sys
+import typing
+from types import NoneType, UnionType
+from typing import Any
+
+from ..errors import ConfigError
 
 #: Index directory, when ``create_blueprint`` is called without one (one collection per app).
 BOOKIDX_INDEX_PATH: str | None = None
@@ -72,6 +86,68 @@ BOOKIDX_RERANK_SECONDS: float = 5.0
 BOOKIDX_PUBLIC_URL: str | None = None
 
 
+#: Number settings that must be more than 0, and those that may be 0 as well (each one's comment
+#: says what 0 does). Every number must be finite: ``inf`` or ``nan`` seconds break timeouts.
+_POSITIVE = frozenset({"BOOKIDX_MAX_RESULTS", "BOOKIDX_DEFAULT_LIMIT", "BOOKIDX_MAX_DEPTH", "BOOKIDX_MAX_UPLOAD_BYTES",
+                       "BOOKIDX_MAX_UPLOAD_PIXELS", "BOOKIDX_THUMBNAIL_SIZE", "BOOKIDX_RERANK_SECONDS"})
+_NOT_NEGATIVE = frozenset({"BOOKIDX_REFRESH_SECONDS", "BOOKIDX_CROP_CACHE_BYTES", "BOOKIDX_RERANK_DEPTH"})
+
+
 def names() -> list[str]:
     """All setting names, for validating keyword arguments and documenting them."""
     return sorted(name for name in globals() if name.startswith("BOOKIDX_"))
+
+
+def full_name(key: str) -> str:
+    """A setting's name as given to ``create_blueprint`` or ``--set``: ``max_results`` or
+    ``BOOKIDX_MAX_RESULTS`` → ``BOOKIDX_MAX_RESULTS``."""
+    return key if key.startswith("BOOKIDX_") else "BOOKIDX_" + key.upper()
+
+
+def kind(name: str) -> tuple[Any, bool]:
+    """The type the setting ``name`` (full name) takes, and whether it may be None.
+
+    Raises:
+        ConfigError: ``name`` is not a setting.
+    """
+    hint = _hints().get(name)
+    if hint is None:
+        raise ConfigError(f"not a bookidx setting; known: {', '.join(names())}", name)
+    options = typing.get_args(hint) if isinstance(hint, UnionType) else (hint,)
+    return next(option for option in options if option is not NoneType), NoneType in options
+
+
+@functools.cache
+def _hints() -> dict[str, Any]:
+    return typing.get_type_hints(sys.modules[__name__])
+
+
+def check(name: str, value: Any) -> Any:
+    """``value``, when the setting ``name`` (full name) takes it: its type (a list setting also
+    takes a comma-separated string, as environment files give it), a finite number, in range.
+
+    Raises:
+        ConfigError: ``name`` is not a setting, or ``value`` is not one it takes; names the setting.
+    """
+    base, optional = kind(name)
+    if value is None:
+        if optional:
+            return value
+        raise ConfigError("None is not allowed here", name)
+    if typing.get_origin(base) is tuple:  # BOOKIDX_CORS_ORIGINS
+        if isinstance(value, str) or (isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)):
+            return value
+        raise ConfigError(f"{value!r} is not a list of strings", name)
+    if base is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)  # 2 seconds is 2.0 seconds
+    if not isinstance(value, base) or (base is int and isinstance(value, bool)):
+        what = {int: "a whole number", float: "a number", str: "a string"}.get(base, base.__name__)
+        raise ConfigError(f"{value!r} is not {what}" + (" or None" if optional else ""), name)
+    if base in (int, float):
+        if not math.isfinite(value):
+            raise ConfigError(f"{value!r} is not a finite number", name)
+        if name in _POSITIVE and not value > 0:
+            raise ConfigError(f"must be more than 0, not {value!r}", name)
+        if name in _NOT_NEGATIVE and value < 0:
+            raise ConfigError(f"must be 0 or more, not {value!r}", name)
+    return value

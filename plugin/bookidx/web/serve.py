@@ -20,7 +20,6 @@ import difflib
 import logging
 import sys
 import typing
-from types import NoneType, UnionType
 from typing import Any, Iterable, Mapping
 
 from flask import Flask, redirect, url_for
@@ -66,27 +65,26 @@ def settings(environ: Mapping[str, str], assignments: Iterable[str] = ()) -> tup
         name, eq, text = assignment.partition("=")
         if not eq or not name.strip():
             raise ConfigError(f"{assignment!r} is not NAME=VALUE", "--set")
-        out[_full_name(name.strip())] = parse_setting(name.strip(), text)
+        out[defaults.full_name(name.strip())] = parse_setting(name.strip(), text)
     return out, notes
 
 
 def parse_setting(name: str, text: str) -> Any:
     """``text`` as a value of the setting ``name`` (web/config.py gives the type): lists are
     comma-separated, whole numbers and decimals as Python writes them, booleans true/false,
-    and an empty value or ``none`` is None where the setting may be None.
+    and an empty value or ``none`` is None where the setting may be None. The value then goes
+    through the blueprint's own check (web/config.py's ``check``: finite, in range).
 
     Raises:
-        ConfigError: ``name`` is not a setting, or ``text`` is not of its type.
+        ConfigError: ``name`` is not a setting, or ``text`` is not a value it takes.
     """
-    full = _full_name(name)
-    types = typing.get_type_hints(defaults)
-    if full not in types:
+    full = defaults.full_name(name)
+    if full not in defaults.names():
         raise ConfigError(f"not a bookidx setting; known: {', '.join(defaults.names())}", name)
-    kind, text = types[full], text.strip()
-    options = typing.get_args(kind) if isinstance(kind, UnionType) else (kind,)
-    if NoneType in options and text.lower() in ("", "none"):
+    base, optional = defaults.kind(full)
+    text = text.strip()
+    if optional and text.lower() in ("", "none"):
         return None
-    base = next(option for option in options if option is not NoneType)
     if typing.get_origin(base) is tuple:  # BOOKIDX_CORS_ORIGINS=https://a.org,https://b.org
         return tuple(part.strip() for part in text.split(",") if part.strip())
     if base is str:
@@ -95,15 +93,11 @@ def parse_setting(name: str, text: str) -> Any:
         return text.lower() in _TRUE
     if base in (int, float):
         try:
-            return base(text)
+            return defaults.check(full, base(text))
         except ValueError:
             pass
     what = {int: "a whole number", float: "a number", bool: "true or false"}.get(base, getattr(base, "__name__", str(base)))
-    raise ConfigError(f"{text!r} is not {what}" + (" or none" if NoneType in options else ""), full)
-
-
-def _full_name(name: str) -> str:
-    return name if name.startswith("BOOKIDX_") else "BOOKIDX_" + name.upper()
+    raise ConfigError(f"{text!r} is not {what}" + (" or none" if optional else ""), full)
 
 
 def create_app(index_dir: str, *, cors_origins: Iterable[str] = (), **config: Any) -> Flask:

@@ -56,23 +56,36 @@ class Collection:
 
 
 def normalise_settings(config: dict[str, Any]) -> dict[str, Any]:
-    """``max_results=5`` or ``BOOKIDX_MAX_RESULTS=5`` → ``{"BOOKIDX_MAX_RESULTS": 5}``.
+    """``max_results=5`` or ``BOOKIDX_MAX_RESULTS=5`` → ``{"BOOKIDX_MAX_RESULTS": 5}``, each
+    value checked (web/config.py's ``check``: its type, finite, in range).
 
     Raises:
-        ConfigError: for a name that is not a bookidx setting (a typo would otherwise be ignored).
+        ConfigError: for a name that is not a bookidx setting (a typo would otherwise be
+            ignored), or a value the setting does not take; names it.
     """
     known = set(defaults.names())
     out = {}
     for key, value in config.items():
-        name = key if key.startswith("BOOKIDX_") else "BOOKIDX_" + key.upper()
+        name = defaults.full_name(key)
         if name not in known:
             raise ConfigError(f"unknown setting {key!r}; known: {', '.join(sorted(known))}", key)
-        out[name] = value
+        out[name] = defaults.check(name, value)
     return out
 
 
 def register(setup_state: Any, index_dir: str | None, overrides: dict[str, Any]) -> None:
-    """Create the state of one registration (called by the blueprint's ``record`` hook)."""
+    """Create the state of one registration (called by the blueprint's ``record`` hook).
+
+    The host's ``BOOKIDX_*`` config is checked here, so a bad value stops the app at start-up
+    (``register_blueprint``) rather than failing every request that reads it.
+
+    Raises:
+        ConfigError: a ``BOOKIDX_*`` value in ``app.config`` that its setting does not take.
+    """
+    config = setup_state.app.config
+    for key in defaults.names():
+        if key in config and key not in overrides:
+            defaults.check(key, config[key])
     name = f"{setup_state.name_prefix}.{setup_state.name}".lstrip(".")
     states = setup_state.app.extensions.setdefault(EXTENSION, {})
     states[name] = Collection(index_dir, overrides)
@@ -168,16 +181,10 @@ def rerank_depth() -> int:
     """``BOOKIDX_RERANK_DEPTH``: hits a re-ranked query checks; 0 when re-ranking is off.
 
     Raises:
-        ConfigError: a negative or non-integer setting.
+        ConfigError: a negative or non-integer setting (one set in ``app.config`` after the
+            blueprint was registered; earlier ones were checked then).
     """
-    depth = setting("BOOKIDX_RERANK_DEPTH")
-    try:
-        depth = int(depth or 0)
-    except (TypeError, ValueError):
-        raise ConfigError(f"BOOKIDX_RERANK_DEPTH must be an integer, not {depth!r}", "BOOKIDX_RERANK_DEPTH") from None
-    if depth < 0:
-        raise ConfigError("BOOKIDX_RERANK_DEPTH must be at least 0 (0 turns re-ranking off)", "BOOKIDX_RERANK_DEPTH")
-    return depth
+    return defaults.check("BOOKIDX_RERANK_DEPTH", setting("BOOKIDX_RERANK_DEPTH"))
 
 
 def rerank_offered() -> bool:
@@ -209,13 +216,10 @@ def current_reranker() -> Reranker:
 
                 # A visitor is waiting: candidates not read within the budget are not checked
                 # (an unreadable one is then left alone for a minute).
-                budget = setting("BOOKIDX_RERANK_SECONDS")
-                if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not budget > 0:
-                    raise ConfigError(f"BOOKIDX_RERANK_SECONDS must be a number of seconds > 0, not {budget!r}",
-                                      "BOOKIDX_RERANK_SECONDS")
+                budget = defaults.check("BOOKIDX_RERANK_SECONDS", setting("BOOKIDX_RERANK_SECONDS"))
                 reader = candidate_reader()
                 try:
-                    state.reranker = Reranker(reader, depth=depth, workers=WORKERS, budget=float(budget))
+                    state.reranker = Reranker(reader, depth=depth, workers=WORKERS, budget=budget)
                 except ConfigError as e:  # OpenCV missing (no eval extra): for the client, a 400
                     reader.fetcher.close()
                     raise BadRequest(f"this server cannot re-rank: {e.detail}", "rerank") from None
