@@ -198,14 +198,15 @@ def _page_regions(page_el, page: Page, sx: float, sy: float, book: Book | None,
 
 
 def _no_pictures(page_el, source: str) -> None:
-    """Say (at INFO) that a page has no picture blocks, and which other composed blocks it has."""
-    if not log.isEnabledFor(logging.INFO):
+    """Say (at DEBUG: ``bookidx -vv``) that a page has no picture blocks, and which other composed
+    blocks it has. Not INFO: a newspaper run has many such pages, a line each amid the progress bar."""
+    if not log.isEnabledFor(logging.DEBUG):
         return
     types = Counter((el.get("TYPE") or "").strip() for el in page_el.iter("{*}ComposedBlock"))
     others = ", ".join(f"{n} ComposedBlock TYPE={t!r}" for t, n in sorted(types.items()) if t)
     page = f"page {page_el.get('ID')}: " if page_el.get("ID") else ""
-    log.info("%s: %sno picture blocks (Illustration, GraphicalElement, ComposedBlock TYPE='Illustration')%s",
-             source, page, f"; not taken as pictures: {others}" if others else "")
+    log.debug("%s: %sno picture blocks (Illustration, GraphicalElement, ComposedBlock TYPE='Illustration')%s",
+              source, page, f"; not taken as pictures: {others}" if others else "")
 
 
 def _blocks(parent, in_picture: bool):

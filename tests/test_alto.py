@@ -282,17 +282,21 @@ def test_filter_is_left_to_the_caller(corpus):
     assert len(regions) == 19 and 0 < len(kept) < len(regions)
 
 
-def test_a_page_of_advertisements_only_says_so_at_info(corpus, caplog):
+def test_a_page_of_advertisements_only_says_so_at_debug(corpus, caplog):
     # LSU 1923: docWORKS boxes each ad as ComposedBlock TYPE="Advertisement" around its OCR'd
-    # words; no picture block, so no region, and `bookidx -v` says why instead of nothing.
+    # words; no picture block, so no region, and `bookidx -vv` says why instead of nothing.
+    # Not `-v` (INFO): a newspaper run would print a line per page amid the progress bar.
     path = corpus / "lsu-loyola-maroon-1923/19231115-ALTO00004.xml"
     with caplog.at_level("INFO", logger="bookidx.adapters.alto"):
+        assert alto(path) == ([], [])
+    assert caplog.records == []
+    with caplog.at_level("DEBUG", logger="bookidx.adapters.alto"):
         regions, problems = alto(path)
     assert regions == [] and problems == []
     assert [r.getMessage() for r in caplog.records] == [
         f"{path}: page P4: no picture blocks (Illustration, GraphicalElement, ComposedBlock "
         "TYPE='Illustration'); not taken as pictures: 2 ComposedBlock TYPE='Advertisement'"]
     caplog.clear()
-    with caplog.at_level("INFO", logger="bookidx.adapters.alto"):
+    with caplog.at_level("DEBUG", logger="bookidx.adapters.alto"):
         assert alto(corpus / "bnf-alto-iiif-lacroix/DOCS/0220169/X/X0000001.xml")[0]
     assert caplog.records == []  # pages with pictures log nothing
