@@ -229,3 +229,51 @@ def test_proxy_headers_from_anyone_else_are_ignored(index_dir):
     for options in ({}, {"trusted_proxy": "192.0.2.7"}):  # no proxy trusted, or another one
         base, hit = links_seen(index_dir, PROXIED, **options)
         assert hit["links"]["self"].startswith(base + "/bookidx/"), (options, hit["links"])
+
+
+def test_a_trusted_proxy_written_another_way_is_still_trusted(index_dir):
+    """Waitress compares the address as a string with the peer's: ``0:0:0:0:0:0:0:1`` never
+    matched ``::1``, so links silently stayed http on the internal host."""
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    server = make_server(str(index_dir), "::1", 0, threads=2, trusted_proxy="0:0:0:0:0:0:0:1")
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        answer = requests.get(f"http://[::1]:{server.effective_port}/bookidx/api/search", params={"q": "ship"},
+                              headers=PROXIED, timeout=10)
+        assert answer.json()["hits"][0]["links"]["self"].startswith("https://lib.example.org/bookidx/")
+    finally:
+        shutdown(server)
+        thread.join(5)
+
+
+def test_a_trusted_proxy_that_is_no_address_is_a_one_line_error(index_dir):
+    """``localhost`` was taken and never matched a peer (waitress compares addresses as strings)."""
+    with socket.socket() as taken:  # were the address not checked first, serving would fail here, not hang
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        for proxy in ("localhost", "10.0.0.300", "proxy.example.org"):
+            res = CliRunner().invoke(cli, ["serve", str(index_dir), "--port", port, "--trusted-proxy", proxy])
+            assert res.exit_code == 1, res.output
+            assert res.output.startswith(f"error: --trusted-proxy: {proxy!r} is not an IP address (nor '*')"), res.output
+
+
+@pytest.mark.parametrize("host, warned", [("0.0.0.0", True), ("127.0.0.1", False)])
+def test_trusting_any_proxy_on_a_public_interface_is_warned_about(index_dir, host, warned):
+    """With ``*``, any client that reaches the server can choose the host of its links."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, str(PIXELCLI), "serve", str(index_dir), "--host", host, "--port", str(port), "--trusted-proxy", "*"],
+        env=clean_env(), stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+    )
+    try:
+        wait_for(f"http://127.0.0.1:{port}", proc)
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=10)
+    assert ("warning: --trusted-proxy '*' believes the X-Forwarded-* headers of every client" in err) == warned, err

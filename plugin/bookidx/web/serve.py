@@ -17,6 +17,7 @@ or ``BOOKIDX_PUBLIC_URL`` names the public address outright.
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import logging
 import sys
 import typing
@@ -130,11 +131,13 @@ def make_server(
     those headers from any other peer are dropped.
 
     Raises:
-        ConfigError: the index cannot be opened, or ``host:port`` cannot be listened on (in use,
-            not an address of this machine, no permission).
+        ConfigError: ``trusted_proxy`` is not an IP address or ``*`` (:func:`proxy_address`), the
+            index cannot be opened, or ``host:port`` cannot be listened on (in use, not an
+            address of this machine, no permission).
     """
     from waitress import create_server
 
+    trusted_proxy = proxy_address(trusted_proxy) if trusted_proxy else None  # before the index is opened
     app = create_app(index_dir, cors_origins=cors_origins, **config)
     upload = normalise_settings(config).get("BOOKIDX_MAX_UPLOAD_BYTES", defaults.BOOKIDX_MAX_UPLOAD_BYTES)
     # Waitress refuses larger bodies before Flask sees them (plain-text 413); the blueprint's
@@ -147,6 +150,37 @@ def make_server(
         )
     except OSError as e:  # EADDRINUSE, EADDRNOTAVAIL, EACCES (a port below 1024), an unknown host name
         raise ConfigError(f"cannot listen on {host}:{port}: {e.strerror or e}", "port") from None
+
+
+def proxy_address(value: str) -> str:
+    """``--trusted-proxy`` as waitress compares it with each peer's address: ``*`` (any peer),
+    or an IP address written as the socket writes it (``::1``, not ``0:0:0:0:0:0:0:1``).
+
+    Waitress compares the two as strings, so a host name (``localhost``) or an IPv6 address
+    written another way would silently never be trusted, and links would stay http on the
+    internal host.
+
+    Raises:
+        ConfigError: ``value`` is neither ``*`` nor an IP address.
+    """
+    value = value.strip()
+    if value == "*":
+        return value
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise ConfigError(f"{value!r} is not an IP address (nor '*'): the proxy is recognised by the address it "
+                          "connects from, such as 127.0.0.1 or ::1, not by a name", "--trusted-proxy") from None
+
+
+def _loopback(host: str) -> bool:
+    """Whether only this machine can reach ``host`` (the address listened on)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve to a public interface
+        return False
 
 
 def shutdown(server: Any) -> None:
@@ -170,6 +204,10 @@ def serve(
 ) -> None:
     """Serve ``index_dir`` until interrupted (Ctrl-C). See :func:`make_server` for the arguments."""
     server = make_server(index_dir, host, port, threads, cors_origins, trusted_proxy, **config)
+    if trusted_proxy and trusted_proxy.strip() == "*" and not _loopback(host):
+        print(f"bookidx: warning: --trusted-proxy '*' believes the X-Forwarded-* headers of every client, and {host} "
+              "can be reached from other machines: any client can choose the scheme and host of the links it is "
+              "sent. Give the proxy's address instead, or listen on 127.0.0.1 behind it.", file=sys.stderr, flush=True)
     # waitress warns "Task queue depth is N" on every queued request: under load that is tens of
     # thousands of lines a minute (docs/reliability.md). Queueing is normal; errors still show.
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
