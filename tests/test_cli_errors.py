@@ -160,7 +160,8 @@ def test_eval_queries_warns_that_text_rows_meet_a_model_that_reads_no_text(idx, 
     queries.write_text(f"query,relevant\na ship at sea,{name}\na horseman,{name}\n")
     res = CliRunner().invoke(cli, ["eval", "queries", str(queries), "--index", str(idx)])
     assert res.exit_code == 0, res.output
-    assert res.stderr == ("warning: model 'test-pixels' cannot read text: the 2 text queries are matched only as "
-                          "words in the items' captions, context and titles\n")
+    # Said as `bookidx search` says it (one helper, search.text_unread, words both).
+    assert res.stderr == ("warning: model 'test-pixels' cannot read text, so the 2 text queries were only looked for "
+                          "as words in the items' captions, context and titles\n")
     keyword = CliRunner().invoke(cli, ["eval", "queries", str(queries), "--index", str(idx), "--mode", "keyword"])
     assert keyword.exit_code == 0 and keyword.stderr == ""

@@ -7,7 +7,7 @@ import re
 import click
 
 from bookidx.cli import cli
-from bookidx.search_cli import _rerank_depth
+from bookidx.search_cli import web_default
 
 from conftest import ROOT
 
@@ -48,4 +48,4 @@ def test_eval_synopsis_shows_the_real_defaults():
             checked += 1
     assert checked == 5  # --n, --seed, --rerank-depth; --depth, --rerank-depth
     # --rerank-depth's default is the web API's BOOKIDX_RERANK_DEPTH, which its help names
-    assert _default(cli.commands["eval"].commands["exact"], "--rerank-depth") == _rerank_depth(None)
+    assert _default(cli.commands["eval"].commands["exact"], "--rerank-depth") == web_default("BOOKIDX_RERANK_DEPTH", None)

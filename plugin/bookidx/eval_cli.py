@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from .cli import _errors, cli
-from .search_cli import _RERANK_DEPTH, _rerank_depth
+from .search_cli import RERANK_DEPTH_OPTION, web_default
 
 
 def _write_json(path: str | None, data: dict) -> None:
@@ -66,7 +66,7 @@ def eval_group() -> None:
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Save the results (and every query) here.")
 @click.option("--plot", "plot_out", type=click.Path(dir_okay=False), help="Save a PNG plot here (needs matplotlib).")
 @click.option("--rerank", is_flag=True, help="Re-rank the top hits by ORB keypoints + RANSAC (needs OpenCV).")
-@_RERANK_DEPTH
+@RERANK_DEPTH_OPTION
 @click.option("--crop-size", type=int, default=None, help="Longest side read per item (default: twice the model input, as indexing).")
 @click.option("--device", default="cpu", show_default=True, help="Device for the model.")
 @click.option("--progress/--no-progress", default=True)
@@ -91,7 +91,7 @@ def exact_cmd(index_dir, n, seed, duplicates, json_out, plot_out, rerank, rerank
         dups, missing = read_duplicates(duplicates, index)
         click.echo(f"duplicates: {sum(len(v) for v in dups.values()) // 2} pairs among indexed items"
                    + (f" ({len(missing)} names not indexed)" if missing else ""), err=True)
-    reranker = Reranker(reader, depth=_rerank_depth(rerank_depth)) if rerank else None
+    reranker = Reranker(reader, depth=web_default("BOOKIDX_RERANK_DEPTH", rerank_depth)) if rerank else None
     update, close = _progress("exact", progress)
     try:
         result = exact(index, embedder, reader, n=n, seed=seed, duplicates=dups, reranker=reranker, progress=update)
@@ -115,7 +115,7 @@ def exact_cmd(index_dir, n, seed, duplicates, json_out, plot_out, rerank, rerank
 @click.option("--depth", type=int, default=100, show_default=True, help="Hits fetched per query (MRR counts up to here).")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Save the results here.")
 @click.option("--rerank", is_flag=True, help="Re-rank image queries' hits by ORB keypoints + RANSAC.")
-@_RERANK_DEPTH
+@RERANK_DEPTH_OPTION
 @click.option("--device", default="cpu", show_default=True, help="Device for the query encoder.")
 @_errors
 def queries_cmd(queries_file, index_dir, mode, depth, json_out, rerank, rerank_depth, device):
@@ -129,7 +129,7 @@ def queries_cmd(queries_file, index_dir, mode, depth, json_out, rerank, rerank_d
     from .embed import load_for_index
     from .labelled import read_queries, score
     from .rerank import Reranker
-    from .search import supports_text
+    from .search import text_unread
     from .store import Index
 
     index = Index.open(index_dir)
@@ -138,12 +138,12 @@ def queries_cmd(queries_file, index_dir, mode, depth, json_out, rerank, rerank_d
     try:
         queries, skipped = read_queries(queries_file, index)
         texts = sum(1 for q in queries if q.text and not q.image)
-        if texts and mode != "keyword" and not supports_text(index, model):  # as `bookidx search` says it
-            click.echo(f"warning: model {index.info['model']['model']!r} cannot read text: the {texts} text queries "
-                       "are matched only as words in the items' captions, context and titles", err=True)
+        why = text_unread(index, model, f"the {texts} text queries were") if texts and mode != "keyword" else None
+        if why:  # as `bookidx search` says it when it finds nothing
+            click.echo(f"warning: {why}", err=True)
         if rerank:
             fetcher, reader = _reader(index_dir, model(), None, True)
-            reranker = Reranker(reader, depth=_rerank_depth(rerank_depth))
+            reranker = Reranker(reader, depth=web_default("BOOKIDX_RERANK_DEPTH", rerank_depth))
         result = score(index, queries, model, mode=mode, depth=depth, skipped=skipped, reranker=reranker)
     finally:
         if fetcher is not None:

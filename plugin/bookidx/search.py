@@ -126,6 +126,19 @@ def supports_text(index: Index, get_model: Callable[[], Embedder | None]) -> boo
     return bool(model is not None and model.supports_text)
 
 
+def text_unread(index: Index, get_model: Callable[[], Embedder | None], what: str) -> str | None:
+    """Why text queries may find nothing, when it is the model's doing, for the CLI's and the
+    web API's notes; None when the index's model reads text.
+
+    ``what`` says which queries, with their verb: ``"'a ship' was"``, ``"the 3 text queries were"``.
+    A model that reads no text (efficientnet-lite0) leaves :func:`run` only the items' words.
+    """
+    if supports_text(index, get_model):
+        return None
+    return (f"model {index.info['model']['model']!r} cannot read text, so {what} only looked for as words "
+            "in the items' captions, context and titles")
+
+
 def _query_vector(index: Index, query: Query, get_model, *, with_text: bool) -> np.ndarray:
     """One normalised vector: item, image, text, or a weighted mix of text and image."""
     parts: list[tuple[float, np.ndarray]] = []

@@ -3,14 +3,15 @@ registered on the main group by importing this module (cli.py).
 
 What it adds to the library: the query image read from a file (an error naming it when it is
 no image), the web API's defaults for re-ranking (web/config.py), and a reason on stderr when a
-text query finds nothing because the index's model reads no text.
+text query finds nothing because the index's model reads no text. ``bookidx eval`` (eval_cli.py)
+takes the re-ranking option and defaults from here: :data:`RERANK_DEPTH_OPTION`, :func:`web_default`.
 """
 
 from __future__ import annotations
 
 import functools
 import json
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 import click
 
@@ -21,17 +22,21 @@ if TYPE_CHECKING:  # imported when run, so `bookidx --help` stays quick
     from .search import Query
     from .store import Hit, Index
 
-#: --rerank-depth of search and eval; None stands for the web API's default (_rerank_depth), so a
-#: query ranks alike on the command line and in the widget. Stated here, not read from
+#: --rerank-depth of search and eval; None stands for the web API's default (:func:`web_default`),
+#: so a query ranks alike on the command line and in the widget. Stated here, not read from
 #: web/config.py, so that `bookidx --help` need not import Flask; test_cli_errors.py checks it.
-_RERANK_DEPTH = click.option("--rerank-depth", type=click.IntRange(min=1), default=None,
-                             help="Hits checked by --rerank.  [default: 100, the web API's BOOKIDX_RERANK_DEPTH]")
+RERANK_DEPTH_OPTION = click.option("--rerank-depth", type=click.IntRange(min=1), default=None,
+                                   help="Hits checked by --rerank.  [default: 100, the web API's BOOKIDX_RERANK_DEPTH]")
+
+T = TypeVar("T")
 
 
-def _rerank_depth(depth: int | None) -> int:
-    from .web.config import BOOKIDX_RERANK_DEPTH
+def web_default(name: str, given: T | None) -> T:
+    """``given``, or where it is None the web API's default for the setting ``name``
+    (web/config.py): the one place command-line options take the web API's defaults from."""
+    from .web import config
 
-    return BOOKIDX_RERANK_DEPTH if depth is None else depth
+    return getattr(config, name) if given is None else given
 
 
 @cli.command("search")
@@ -47,7 +52,7 @@ def _rerank_depth(depth: int | None) -> int:
 @click.option("--class", "classes", multiple=True, help="Only items of these classes (repeatable; see `bookidx classify`).")
 @click.option("--collapse", is_flag=True, help="One hit per near-duplicate group (see `bookidx duplicates`).")
 @click.option("--rerank", is_flag=True, help="With --image: put the hits whose keypoints match the image first, with their inlier counts (OpenCV).")
-@_RERANK_DEPTH
+@RERANK_DEPTH_OPTION
 @click.option("--rerank-seconds", type=click.FloatRange(min=0), default=None,
               help="Seconds --rerank may spend reading the hits' pixels (files, IIIF servers); hits not read by then are "
                    "shown as not checked, so a slow or unreachable image server cannot hold the command. 0: no limit. "
@@ -99,17 +104,16 @@ def search_cmd(index_dir, text, image_file, similar, weight, mode, limit, manife
 
 
 def _why_no_hits(idx: Index, query: Query, model: Callable) -> str:
-    """Why a text-only query found nothing, when it is the model's doing: one that reads no
-    text (efficientnet-lite0) leaves only the captions' words to match (search.run)."""
-    from .search import supports_text
+    """Why a text-only query found nothing, when it is the model's doing (search.text_unread)."""
+    from .search import text_unread
 
-    if query.image is not None or query.similar is not None or query.mode == "keyword" or supports_text(idx, model):
+    if query.image is not None or query.similar is not None or query.mode == "keyword":
         return ""
-    return (
-        f": model {idx.info['model']['model']!r} cannot read text, so {query.text!r} was only looked for as words "
-        "in the items' captions, context and titles, and none has them (images from a folder have no captions). "
-        "Search by --image FILE or --similar ID, or index with a model that reads text (siglip, clip)."
-    )
+    why = text_unread(idx, model, f"{query.text!r} was")
+    if why is None:
+        return ""
+    return (f": {why}, and none has them (images from a folder have no captions). "
+            "Search by --image FILE or --similar ID, or index with a model that reads text (siglip, clip).")
 
 
 def _read_image(path: str) -> Any:
@@ -138,10 +142,9 @@ def _reranked(idx: Index, query: Query, model: Callable, depth: int | None, seco
     """
     # Imported here, not at the top: bookidx.web imports Flask, which `bookidx --help` need not wait for.
     from .rerank import READ_DEADLINE, WORKERS, Reranker, candidate_reader, search
-    from .web.config import BOOKIDX_RERANK_SECONDS
 
-    depth = _rerank_depth(depth)
-    budget = BOOKIDX_RERANK_SECONDS if seconds is None else seconds or None
+    depth = web_default("BOOKIDX_RERANK_DEPTH", depth)
+    budget = web_default("BOOKIDX_RERANK_SECONDS", seconds) or None
     # As the web API's reader, but a fetch still running when the budget ends is no use to a
     # command that is about to exit, and would hold the process until it ended: no longer than the budget.
     reader = candidate_reader(READ_DEADLINE if budget is None else min(READ_DEADLINE, budget))
