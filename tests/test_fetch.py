@@ -20,6 +20,7 @@ import pytest
 from bookidx.config import IndexConfig
 from bookidx.errors import BadRequest, ConfigError, FetchError, PayloadTooLarge, SourceError
 from bookidx.fetch import Fetcher, parse_retry_after
+from bookidx.fetchdns import Lookup, UnresolvedHosts
 
 BODY = bytes(range(256)) * 40  # 10 240 bytes
 
@@ -349,47 +350,127 @@ def test_connection_refused_is_retried_then_fails(server):
         assert f.stats.requests == 2
 
 
+class FakeDNS:
+    """getaddrinfo for names ending in .invalid or .test, answered from a script per name: each
+    lookup takes the next answer (a gaierror code, or None: the address of 127.0.0.1), the last
+    one repeats. Names ending in .invalid answer EAI_NONAME unless scripted. Counts lookups."""
+
+    MESSAGES = {socket.EAI_NONAME: "Name or service not known", socket.EAI_AGAIN: "Temporary failure in name resolution",
+                socket.EAI_FAIL: "Non-recoverable failure in name resolution",
+                socket.EAI_NODATA: "No address associated with hostname"}
+
+    def __init__(self, real):
+        self.real = real
+        self.answers: dict[str, list[int | None]] = {}
+        self.lookups: list[str] = []
+
+    def script(self, host: str, *answers: int | None) -> None:
+        self.answers[host] = list(answers)
+
+    def getaddrinfo(self, host, port, *args, **kwargs):
+        name = str(host)
+        if not name.endswith((".invalid", ".test")):
+            return self.real(host, port, *args, **kwargs)
+        self.lookups.append(name)
+        answers = self.answers.get(name, [socket.EAI_NONAME])
+        answer = answers.pop(0) if len(answers) > 1 else answers[0]
+        if answer is not None:
+            raise socket.gaierror(answer, self.MESSAGES[answer])
+        return self.real("127.0.0.1", port, *args, **kwargs)
+
+
 @pytest.fixture
-def no_dns(monkeypatch):
-    """Host names ending in .invalid do not resolve (as offline, or misspelt); counts lookups."""
-    lookups: list[str] = []
-    real = socket.getaddrinfo
-
-    def getaddrinfo(host, *args, **kwargs):
-        if str(host).endswith(".invalid"):
-            lookups.append(host)
-            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-        return real(host, *args, **kwargs)
-
-    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
-    return lookups
+def dns(monkeypatch) -> FakeDNS:
+    fake = FakeDNS(socket.getaddrinfo)
+    monkeypatch.setattr(socket, "getaddrinfo", fake.getaddrinfo)
+    return fake
 
 
-def test_a_host_that_does_not_resolve_fails_at_once_and_is_remembered(server, no_dns):
+@pytest.fixture
+def no_proxy(monkeypatch):
+    """No proxy from the environment, whatever the machine running the tests uses."""
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+
+
+@pytest.mark.parametrize("code", [socket.EAI_NONAME, socket.EAI_NODATA])
+def test_a_host_that_does_not_resolve_fails_at_once_and_is_remembered(server, dns, code):
+    # The name servers answered: no such name (NXDOMAIN), or no address for it.
+    dns.script("gone.invalid", code)
     with fast(retries=4, backoff=1.0) as f:  # a retry would wait about a second
-        started = time.monotonic()
-        with pytest.raises(FetchError, match="cannot resolve host gone.invalid: Name or service not known") as err:
+        with pytest.raises(FetchError, match=f"cannot resolve host gone.invalid: {FakeDNS.MESSAGES[code]}$") as err:
             f.get("http://gone.invalid/alto/1.xml")
         assert err.value.parameter == "http://gone.invalid/alto/1.xml"
-        assert (f.stats.requests, f.stats.retries, no_dns) == (1, 0, ["gone.invalid"])
+        assert (f.stats.requests, f.stats.retries, dns.lookups) == (1, 0, ["gone.invalid"])
         # The manifest's other links on that host fail without asking the resolver again.
         for n in range(2, 50):
             with pytest.raises(FetchError, match="cannot resolve host gone.invalid"):
                 f.get(f"http://gone.invalid/alto/{n}.xml")
-        assert time.monotonic() - started < 0.5
-        assert (f.stats.requests, no_dns) == (1, ["gone.invalid"])
+        assert (f.stats.requests, f.stats.retries, dns.lookups) == (1, 0, ["gone.invalid"])
         assert f.get(server.script("/a", ("ok",))) == BODY  # other hosts are not affected
 
 
-def test_an_unresolved_host_is_looked_up_again_after_the_ttl(no_dns):
-    with fast(unresolved_ttl=0.2) as f:
+def test_a_lookup_that_got_no_answer_is_retried(server, dns):
+    # A flaky resolver (SERVFAIL, a timeout): EAI_AGAIN once, then the name resolves.
+    dns.script("flaky.test", socket.EAI_AGAIN, None)
+    url = server.script("/a", ("ok",)).replace("127.0.0.1", "flaky.test")
+    with fast() as f:
+        assert f.get(url) == BODY
+        assert (f.stats.requests, f.stats.retries, dns.lookups) == (2, 1, ["flaky.test"] * 2)
+
+
+@pytest.mark.parametrize("code", [socket.EAI_AGAIN, socket.EAI_FAIL])
+def test_a_resolver_that_keeps_failing_is_named_after_the_retries_and_not_remembered(dns, code):
+    # EAI_FAIL is a REFUSED or FORMERR from the resolver, which a rate-limiting one sends too:
+    # one bad moment must not fail every URL of the host for unresolved_ttl.
+    dns.script("flaky.test", code)
+    with fast(retries=2) as f:
+        for path in ("/a", "/b"):
+            with pytest.raises(FetchError, match=f"cannot resolve host flaky.test: "
+                                                 f"{FakeDNS.MESSAGES[code]} \\(after 3 attempts\\)"):
+                f.get(f"http://flaky.test{path}")
+        assert (f.stats.retries, dns.lookups) == (4, ["flaky.test"] * 6)
+
+
+def test_a_proxy_that_does_not_resolve_is_named_and_not_held_against_the_host(server, dns, no_proxy, monkeypatch):
+    url = server.script("/a", ("ok",))
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.invalid:3128")
+    with fast() as f:
+        with pytest.raises(FetchError, match="cannot resolve proxy host proxy.invalid: Name or service not known$"):
+            f.get(url)
+        monkeypatch.delenv("HTTP_PROXY")
+        assert f.get(url) == BODY  # 127.0.0.1 was not remembered as a name that does not resolve
+
+
+def test_an_unresolved_host_is_looked_up_again_after_the_ttl(dns):
+    now = [1000.0]
+    hosts = UnresolvedHosts(30.0, clock=lambda: now[0])
+    lookup = Lookup("gone.invalid", socket.gaierror(socket.EAI_NONAME, "Name or service not known"))
+    hosts.remember(lookup)
+    now[0] += 20
+    with pytest.raises(FetchError, match=r"cannot resolve host gone.invalid: Name or service not known "
+                                         r"\(lookup failed 20 s ago; not tried again for 10 s\)") as err:
+        hosts.check("gone.invalid", "http://gone.invalid/a")
+    assert err.value.parameter == "http://gone.invalid/a"
+    hosts.check("other.invalid", "http://other.invalid/a")  # only the name that failed
+    now[0] += 10
+    hosts.check("gone.invalid", "http://gone.invalid/a")  # the ttl has passed: ask again
+    # A fetcher with unresolved_ttl 0 asks the resolver every time.
+    with fast(unresolved_ttl=0) as f:
         for _ in range(2):
-            with pytest.raises(FetchError, match="cannot resolve host"):
+            with pytest.raises(FetchError, match="cannot resolve host gone.invalid: Name or service not known$"):
                 f.get("http://gone.invalid/a")
-        time.sleep(0.3)
-        with pytest.raises(FetchError, match="cannot resolve host"):
-            f.get("http://gone.invalid/a")
-    assert no_dns == ["gone.invalid"] * 2
+    assert dns.lookups == ["gone.invalid"] * 2
+
+
+def test_only_the_name_servers_answer_about_the_host_itself_is_remembered():
+    hosts = UnresolvedHosts(30.0)
+    again = Lookup("flaky.test", socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution"))
+    proxy = Lookup("proxy.invalid", socket.gaierror(socket.EAI_NONAME, "Name or service not known"), proxy=True)
+    for lookup in (again, proxy):
+        hosts.remember(lookup)
+        hosts.check(lookup.name, f"http://{lookup.name}/a")
 
 
 def test_load_reads_paths_and_file_uris(tmp_path, monkeypatch):

@@ -5,9 +5,10 @@ Implements an HTTP/1.1 client's side of RFC 9110: §15.4 redirects (followed her
 :mod:`bookidx.fetchretry` (§15.6 server errors, §10.2.3 ``Retry-After``; RFC 6585 §4 429):
 connection errors, timeouts, 5xx (except 501), 408, 429 and bodies cut short are retried with
 exponential backoff and jitter; 429 and 503 wait for ``Retry-After``, capped. Other 4xx fail at once.
-A host name that does not resolve fails at once too ("cannot resolve host X"), and is remembered
-for ``unresolved_ttl`` seconds, so the other URLs of a manifest on that host (an offline machine,
-a typo) fail without asking the resolver again, instead of taking seconds each.
+A host name the name servers say does not exist fails at once too ("cannot resolve host X"), and is
+remembered for ``unresolved_ttl`` seconds, so the other URLs of a manifest on that host (a typo, a
+retired server) fail without asking the resolver again; a lookup that got no answer (a flaky
+resolver, ``EAI_AGAIN``) is retried like any connection error (:mod:`bookidx.fetchdns`).
 
 Digitisation servers are shared infrastructure, so at most ``per_host`` requests go to one
 host at a time, however many worker threads ask. A re-run fetches nothing twice: with a
@@ -51,7 +52,8 @@ from . import __version__
 from .adapters.uris import read_local, scheme
 from .errors import FetchError, PayloadTooLarge
 from .fetchcache import DiskCache
-from .fetchretry import Transient, attempts, delay, parse_retry_after, transient, unresolved
+from .fetchdns import UnresolvedHosts, failed_lookup
+from .fetchretry import Transient, attempts, delay, parse_retry_after, transient
 
 __all__ = ["PROJECT_URL", "USER_AGENT", "WAITING_CONNECT_TIMEOUT", "WAITING_READ_TIMEOUT", "FetchStats", "Fetcher",
            "parse_retry_after"]
@@ -126,8 +128,8 @@ class Fetcher:
         check_url: called with every URL before it is requested, the first and each redirect
             target; it raises (a :class:`BookidxError`) to refuse one. None: all are allowed.
         user_agent: the ``User-Agent`` header.
-        unresolved_ttl: seconds a host name that did not resolve is remembered: requests to it
-            fail at once meanwhile, without a lookup. 0: look up every time.
+        unresolved_ttl: seconds a host name the name servers said does not exist is remembered:
+            requests to it fail at once meanwhile, without a lookup. 0: look up every time.
     """
 
     def __init__(
@@ -175,8 +177,7 @@ class Fetcher:
         self._slots: dict[str, threading.BoundedSemaphore] = {}
         self._stats = FetchStats()
         self._closed = threading.Event()
-        self.unresolved_ttl = max(0.0, unresolved_ttl)
-        self._unresolved: dict[str, tuple[float, str]] = {}  # host name: (when it failed, why)
+        self._unresolved = UnresolvedHosts(unresolved_ttl)
 
     # -- public -------------------------------------------------------------------------------
 
@@ -245,8 +246,9 @@ class Fetcher:
 
     def _retrying(self, hop: str, url: str, clock: _Clock) -> bytes | _Redirect:
         """One hop, retried while it fails transiently and the deadline allows."""
-        host = urlsplit(hop).netloc.lower()
-        self._check_resolvable(hop, url)
+        parts = urlsplit(hop)
+        host = parts.netloc.lower()
+        self._unresolved.check(parts.hostname or hop, url)
         reason, wait = "", None
         for attempt in range(self.retries + 1):
             if attempt:
@@ -288,10 +290,13 @@ class Fetcher:
         except requests.exceptions.SSLError as e:  # a bad certificate stays bad
             raise FetchError(f"TLS error: {_why(e)}", parameter=url) from None
         except requests.ConnectionError as e:
-            lookup = unresolved(e)
-            if lookup is not None:
-                raise self._unresolvable(hop, url, lookup) from None
-            raise Transient(f"connection failed: {_why(e)}") from None
+            lookup = failed_lookup(e, urlsplit(hop).hostname or hop)
+            if lookup is None:
+                raise Transient(f"connection failed: {_why(e)}") from None
+            if not lookup.definitive:  # no answer from the name servers: may come next time
+                raise Transient(str(lookup)) from None
+            self._unresolved.remember(lookup)
+            raise FetchError(str(lookup), parameter=url) from lookup.error
         except requests.RequestException as e:  # invalid URL, too many redirects
             raise FetchError(f"{type(e).__name__}: {e}", parameter=url) from None
         with resp:
@@ -348,30 +353,6 @@ class Fetcher:
             body += chunk
             if len(body) > self.max_bytes:
                 raise PayloadTooLarge(f"response exceeds the limit of {self.max_bytes} bytes", parameter=url)
-
-    def _unresolvable(self, hop: str, url: str, lookup: OSError) -> FetchError:
-        """The error for a host name that did not resolve, remembered for ``unresolved_ttl``."""
-        name = urlsplit(hop).hostname or hop
-        why = lookup.strerror or str(lookup)
-        if self.unresolved_ttl:
-            with self._lock:
-                self._unresolved[name] = (time.monotonic(), why)
-        return FetchError(f"cannot resolve host {name}: {why}", parameter=url)
-
-    def _check_resolvable(self, hop: str, url: str) -> None:
-        """Fail at once when the host of ``hop`` did not resolve within ``unresolved_ttl``."""
-        name = urlsplit(hop).hostname or hop
-        with self._lock:
-            when, why = self._unresolved.get(name, (None, ""))
-            if when is None:
-                return
-            ago = time.monotonic() - when
-            if ago >= self.unresolved_ttl:
-                del self._unresolved[name]
-                return
-        failed = "just now" if ago < 1 else f"{ago:.0f} s ago"
-        raise FetchError(f"cannot resolve host {name}: {why} (lookup failed {failed}; not tried "
-                         f"again for {self.unresolved_ttl - ago:.0f} s)", parameter=url)
 
     def _expired(self, url: str, when: str) -> FetchError:
         return FetchError(f"deadline of {self.deadline:g} s passed {when}", parameter=url)

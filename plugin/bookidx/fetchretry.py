@@ -3,12 +3,10 @@
 Implements the retry semantics :class:`bookidx.fetch.Fetcher` follows: RFC 9110 §15.6 (server
 errors: 5xx may clear up, except 501 Not Implemented, which will not), §15.5.9 (408 Request
 Timeout), §10.2.3 (``Retry-After``: delay-seconds or an HTTP date) and RFC 6585 §4 (429 Too Many
-Requests). Connection errors, timeouts and bodies cut short are transient too; the fetcher
-raises :class:`Transient` for those itself. Every other 4xx is the request's fault and fails at
-once, and so does a host name that does not resolve (:func:`unresolved`): the system resolver
-has already retried and waited out its own timeouts (glibc: ``attempts:2``, ``timeout:5``)
-before it says so, a typo stays a typo, and an offline machine stays offline for longer than
-any backoff: retrying would only cost seconds per URL.
+Requests). Connection errors, timeouts, bodies cut short and name lookups that got no answer
+are transient too; the fetcher raises :class:`Transient` for those itself. Every other 4xx is
+the request's fault and fails at once, and so does a host name the name servers say does not
+exist (:mod:`bookidx.fetchdns`).
 
 The wait before a retry is the server's ``Retry-After`` (on 429 and 503, capped), else an
 exponential backoff with jitter. Pure: numbers and header values in, numbers out.
@@ -18,7 +16,6 @@ from __future__ import annotations
 
 import email.utils
 import random
-import socket
 import time
 from datetime import datetime, timezone
 
@@ -39,23 +36,6 @@ def transient(code: int, status: str, retry_after: str | None) -> Transient | No
         return None
     wait = parse_retry_after(retry_after) if code in (429, 503) else None
     return Transient(status, retry_after=wait)
-
-
-def unresolved(exc: BaseException) -> socket.gaierror | None:
-    """The failed name lookup (``getaddrinfo``'s error) behind a connection error, or None when
-    the connection failed for another reason. requests wraps it as ConnectionError >
-    MaxRetryError > urllib3 NameResolutionError, whose ``reason`` and ``__cause__`` it is."""
-    seen: set[int] = set()
-    todo: list[object] = [exc]
-    while todo:
-        err = todo.pop()
-        if not isinstance(err, BaseException) or id(err) in seen:
-            continue
-        seen.add(id(err))
-        if isinstance(err, socket.gaierror):
-            return err
-        todo += [err.__cause__, err.__context__, getattr(err, "reason", None), *err.args]
-    return None
 
 
 def delay(attempt: int, retry_after: float | None, *, backoff: float, max_backoff: float,
