@@ -21,6 +21,7 @@ from bookidx.config import IndexConfig
 from bookidx.errors import BadRequest, ConfigError, FetchError, PayloadTooLarge, SourceError
 from bookidx.fetch import Fetcher, parse_retry_after
 from bookidx.fetchdns import Lookup, UnresolvedHosts
+from bookidx.fetchretry import server_trouble
 
 BODY = bytes(range(256)) * 40  # 10 240 bytes
 
@@ -471,6 +472,34 @@ def test_only_the_name_servers_answer_about_the_host_itself_is_remembered():
     for lookup in (again, proxy):
         hosts.remember(lookup)
         hosts.check(lookup.name, f"http://{lookup.name}/a")
+
+
+@pytest.mark.parametrize("steps, trouble", [
+    ([("status", 503)], True), ([("status", 429)], True), ([("status", 408)], True),
+    ([("truncate",)], True),  # the retries spent on a body cut short
+    ([("drip", BODY, 4, 0.3)], True),  # the deadline passed while the body dripped in
+    ([("status", 404)], False), ([("status", 410)], False), ([("status", 501)], False),
+    ([("bad-gzip",)], False), ([("status", 302, {"Location": "/loop"})], False),
+], ids=["503", "429", "408", "cut-short", "deadline", "404", "410", "501", "bad-gzip", "redirect-loop"])
+def test_server_trouble_tells_the_servers_failing_from_the_items(server, steps, trouble):
+    # The indexer counts a page that failed before and fails again only for server trouble.
+    url = server.script("/loop", *steps)
+    with fast(retries=1, deadline=0.5, max_redirects=3) as f:
+        with pytest.raises(FetchError) as err:
+            f.get(url)
+    assert server_trouble(err.value) is trouble, err.value
+
+
+def test_server_trouble_includes_no_connection_and_names_that_do_not_resolve(dns):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]  # nothing listens once it is closed
+    with fast(retries=0) as f:
+        for url in (f"http://127.0.0.1:{closed}/a", "http://gone.invalid/a", "http://gone.invalid/b"):
+            with pytest.raises(FetchError) as err:  # refused; did not resolve; remembered so
+                f.get(url)
+            assert server_trouble(err.value), err.value
+    assert not server_trouble(SourceError("not an image", parameter="a.jpg"))
 
 
 def test_load_reads_paths_and_file_uris(tmp_path, monkeypatch):

@@ -106,8 +106,24 @@ def test_a_run_where_every_item_fails_exits_non_zero(tmp_path):
     assert result.exit_code != 0 and "100% of crops failed" in result.output, result.output
 
 
-def _index_cli(source, idx):
-    return CliRunner().invoke(cli, ["index", str(source), "--index", str(idx), "--model", "test-pixels", "--no-progress"])
+def _index_cli(source, idx, *args):
+    return CliRunner().invoke(cli, ["index", str(source), "--index", str(idx), "--model", "test-pixels", "--no-progress", *args])
+
+
+def _manifest(path: Path, services: list[tuple[str, int, int]]) -> Path:
+    """A v3 manifest at ``path``: a canvas per (Image API 3 service, width, height)."""
+    items = [{"id": f"https://example.org/m/canvas/{i}", "type": "Canvas", "width": w, "height": h,
+              "items": [{"id": f"https://example.org/m/canvas/{i}/page", "type": "AnnotationPage", "items": [{
+                  "id": f"https://example.org/m/canvas/{i}/image", "type": "Annotation", "motivation": "painting",
+                  "target": f"https://example.org/m/canvas/{i}",
+                  "body": {"id": f"{service}/full/max/0/default.jpg", "type": "Image", "format": "image/jpeg",
+                           "width": w, "height": h,
+                           "service": [{"id": service, "type": "ImageService3", "profile": "level2"}]}}]}]}
+             for i, (service, w, h) in enumerate(services)]
+    path.write_text(json.dumps({"@context": "http://iiif.io/api/presentation/3/context.json",
+                                "id": "https://example.org/m", "type": "Manifest", "label": {"en": ["m"]},
+                                "items": items}))
+    return path
 
 
 def test_a_rerun_whose_only_failures_failed_before_exits_zero_and_reports_them(pages, tmp_path):
@@ -123,7 +139,7 @@ def test_a_rerun_whose_only_failures_failed_before_exits_zero_and_reports_them(p
     assert again.exit_code == 0, again.output
     assert "already indexed 12, fetched 1, failed 1, indexed 0" in again.output
     assert "failed items (recorded in the index; a re-run retries them): 1, 1 of them failed in an " \
-           "earlier run too (not counted in the failure rate)" in again.output
+           "earlier run too, not counted in the failure rate: they failed for item-level reasons" in again.output
     assert "blank.jpg" in again.output
     assert [Path(f["source"]).name for f in Index.open(tmp_path / "idx").failures()] == ["blank.jpg"]
 
@@ -139,6 +155,36 @@ def test_a_rerun_whose_new_items_mostly_fail_still_exits_3(pages, tmp_path):
     assert again.exit_code == 3, again.output
     assert "failed 4" in again.output and "1 of them failed in an earlier run too" in again.output
     assert "100% of crops failed" in again.output  # the 3 new ones; the old one is not counted
+
+
+def test_a_page_the_image_server_refuses_every_night_fails_no_run(chapbook_iiif, tmp_path):
+    # The server answers 404 for one page (withdrawn, a wrong identifier in the manifest): that
+    # is the item's fault, not the server's, so the nightly re-run that retries it exits 0.
+    refs = [chapbook_iiif.ref(ident, api=3) for ident in chapbook_iiif.identifiers]
+    gone = (f"{chapbook_iiif.base}/3.0_pil/withdrawn", refs[0].width, refs[0].height)
+    manifest = _manifest(tmp_path / "m.json", [(r.service, r.width, r.height) for r in refs] + [gone])
+    first = _index_cli(manifest, tmp_path / "idx")
+    assert first.exit_code == 0 and f"indexed {len(refs)}" in first.output, first.output
+    again = _index_cli(manifest, tmp_path / "idx")
+    assert again.exit_code == 0, again.output
+    assert "failed 1" in again.output and "404" in again.output and "withdrawn" in again.output
+    assert "1 of them failed in an earlier run too, not counted in the failure rate" in again.output
+
+
+def test_an_image_server_down_two_nights_running_fails_both_runs(tmp_path):
+    # Nothing listens on the port: connection refused, the night the items are new and the
+    # night they are retried. Server trouble is what the limit is for, so both runs exit 3.
+    from iiifserver import free_port
+
+    down = f"http://127.0.0.1:{free_port()}/3.0_pil"
+    manifest = _manifest(tmp_path / "m.json", [(f"{down}/p{n}", 600, 900) for n in range(3)])
+    config = tmp_path / "fast.toml"
+    config.write_text("[index]\nretries = 0\n")  # connection refused is retried otherwise, with backoff
+    for night in (1, 2):
+        run = _index_cli(manifest, tmp_path / "idx", "--config", str(config))
+        assert run.exit_code == 3, (night, run.output)
+        assert "failed 3" in run.output and "connection failed" in run.output
+        assert "100% of crops failed" in run.output and "not counted" not in run.output
 
 
 def test_another_model_is_refused_with_both_names(pages, tmp_path):

@@ -249,32 +249,33 @@ class Fetcher:
         parts = urlsplit(hop)
         host = parts.netloc.lower()
         self._unresolved.check(parts.hostname or hop, url)
-        reason, wait = "", None
+        # Giving up on a transient failure raises from it: fetchretry.server_trouble reads that.
+        last = Transient("")
         for attempt in range(self.retries + 1):
             if attempt:
-                pause = delay(attempt, wait, backoff=self.backoff, max_backoff=self.max_backoff,
+                pause = delay(attempt, last.retry_after, backoff=self.backoff, max_backoff=self.max_backoff,
                               max_retry_after=self.max_retry_after)
                 left = clock.left()
                 if left <= 0:
-                    raise self._expired(url, f"after {attempts(attempt)} (last: {reason})")
+                    raise self._expired(url, f"after {attempts(attempt)} (last: {last.reason})")
                 if pause >= left:  # waiting would only end in failure: say so now
-                    asked = "Retry-After" if wait is not None else "backoff"
+                    asked = "Retry-After" if last.retry_after is not None else "backoff"
                     raise FetchError(
                         f"deadline of {self.deadline:g} s would pass before the next attempt "
-                        f"({reason}; {asked} {pause:.1f} s, {left:.1f} s left; {attempts(attempt)} made)",
-                        parameter=url)
+                        f"({last.reason}; {asked} {pause:.1f} s, {left:.1f} s left; {attempts(attempt)} made)",
+                        parameter=url) from last
                 self._count(retries=1)
                 if self._closed.wait(pause):
-                    raise FetchError(f"fetcher closed while retrying ({reason})", parameter=url)
+                    raise FetchError(f"fetcher closed while retrying ({last.reason})", parameter=url) from last
             queued = time.monotonic()
             try:
                 with self._slot(host):
                     clock.extend(time.monotonic() - queued)
                     return self._attempt(hop, url, clock)
             except Transient as t:
-                reason, wait = t.reason, t.retry_after
-                log.info("%s: %s (attempt %d of %d)", hop, reason, attempt + 1, self.retries + 1)
-        raise FetchError(f"{reason} (after {attempts(self.retries + 1)})", parameter=url)
+                last = t
+                log.info("%s: %s (attempt %d of %d)", hop, t.reason, attempt + 1, self.retries + 1)
+        raise FetchError(f"{last.reason} (after {attempts(self.retries + 1)})", parameter=url) from last
 
     def _attempt(self, hop: str, url: str, clock: _Clock) -> bytes | _Redirect:
         """One request. Raises Transient for what a retry may cure, BookidxError otherwise."""
@@ -287,8 +288,8 @@ class Fetcher:
             resp = self._session.get(hop, timeout=timeout, stream=True, allow_redirects=False)
         except requests.Timeout as e:
             raise Transient(f"timed out: {_why(e)}") from None
-        except requests.exceptions.SSLError as e:  # a bad certificate stays bad
-            raise FetchError(f"TLS error: {_why(e)}", parameter=url) from None
+        except requests.exceptions.SSLError as e:  # a bad certificate stays bad (but is the server's)
+            raise FetchError(f"TLS error: {_why(e)}", parameter=url) from e
         except requests.ConnectionError as e:
             lookup = failed_lookup(e, urlsplit(hop).hostname or hop)
             if lookup is None:
@@ -355,7 +356,11 @@ class Fetcher:
                 raise PayloadTooLarge(f"response exceeds the limit of {self.max_bytes} bytes", parameter=url)
 
     def _expired(self, url: str, when: str) -> FetchError:
-        return FetchError(f"deadline of {self.deadline:g} s passed {when}", parameter=url)
+        """The deadline passed: a server too slow, trouble as a timeout is (its cause says so)."""
+        detail = f"deadline of {self.deadline:g} s passed {when}"
+        err = FetchError(detail, parameter=url)
+        err.__cause__ = Transient(detail)
+        return err
 
     @contextmanager
     def _slot(self, host: str) -> Iterator[None]:

@@ -118,6 +118,6 @@ class UnresolvedHosts:
                 del self._failed[host]
                 return
         failed = "just now" if ago < 1 else f"{ago:.0f} s ago"
-        # Raised from the resolver's error, as when the lookup was fresh.
+        # Raised from the resolver's error, as when the lookup was fresh (fetchretry.server_trouble).
         raise FetchError(f"{lookup} (lookup failed {failed}; not tried again for "
                          f"{self.ttl - ago:.0f} s)", parameter=url) from lookup.error

@@ -10,6 +10,9 @@ exist (:mod:`bookidx.fetchdns`).
 
 The wait before a retry is the server's ``Retry-After`` (on 429 and 503, capped), else an
 exponential backoff with jitter. Pure: numbers and header values in, numbers out.
+
+When the fetcher gives up, :func:`server_trouble` tells the server's or the network's failing
+from the item's own fault, for a caller that counts failures (the indexer's failure rate).
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ import email.utils
 import random
 import time
 from datetime import datetime, timezone
+
+from .errors import FetchError
 
 
 class Transient(Exception):
@@ -36,6 +41,16 @@ def transient(code: int, status: str, retry_after: str | None) -> Transient | No
         return None
     wait = parse_retry_after(retry_after) if code in (429, 503) else None
     return Transient(status, retry_after=wait)
+
+
+def server_trouble(err: BaseException) -> bool:
+    """Whether ``err``, a :class:`FetchError` from :class:`bookidx.fetch.Fetcher`, came of the
+    server or the network rather than of the item: no answer (connection, timeout, deadline,
+    name lookup, TLS) or one that may clear up (5xx, 408, 429), as against a 4xx refusal, a body
+    that does not decode, too many redirects or a bad URL. The fetcher raises the former from
+    what caused them (the last :class:`Transient`, the lookup's or handshake's ``OSError``) and
+    the latter from nothing."""
+    return isinstance(err, FetchError) and isinstance(err.__cause__, (Transient, OSError))
 
 
 def delay(attempt: int, retry_after: float | None, *, backoff: float, max_backoff: float,

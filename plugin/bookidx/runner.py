@@ -5,10 +5,13 @@ and a writer (store.Index), glued here. Decoding is what bounds indexing, so cro
 decoded and preprocessed by a thread pool (Pillow and requests release the GIL) while the main
 thread runs the model on the previous batch. Per-item failures (a 404 image, a corrupt JPEG, a
 decompression bomb) are recorded in the index as data and the run goes on; a re-run retries them.
-The failure rate a caller holds against its limit (``Summary.failure_rate``) counts only items
-that had not failed before: an item that failed in an earlier run and fails again is reported
-but not counted, so one permanently broken page cannot fail every later incremental run, while
-a run whose new items fail (the image server down) still does.
+The failure rate a caller holds against its limit (``Summary.failure_rate``) is there to catch
+server trouble. So an item that failed in an earlier run and fails again for item-level reasons
+(an HTTP 4xx refusal, an image that does not decode, a blank crop) is reported but not counted,
+and one permanently broken page cannot fail every later incremental run; one that fails again
+for server trouble (no connection, a timeout, the deadline, DNS, HTTP 5xx, 408 or 429:
+:func:`bookidx.fetchretry.server_trouble`) counts like a new item, so an image server that stays
+down fails every night's run, not only the first.
 With ``drop_classes``, a saved classifier (classify.py) labels each embedded batch; items of those
 classes are counted as filtered ("class <label>") and not stored, the others keep their label.
 
@@ -40,6 +43,7 @@ from .crops import CropReader
 from .embed import Embedder, load_embedder
 from .errors import BookidxError, ConfigError
 from .fetch import Fetcher
+from .fetchretry import server_trouble
 from .manifests import save_manifest
 from .store import Index
 from .vectors import usable_rows
@@ -58,8 +62,7 @@ class Summary:
     fetched: int = 0  # crops read (some of which the model may still fail on)
     failed: int = 0
     failed_embedding: int = 0  # of failed: fetched, but the model gave no usable vector
-    retried: int = 0  # items tried that had failed in an earlier run
-    failed_again: int = 0  # of failed: of those retried
+    failed_again: int = 0  # of failed: failed in an earlier run too, and now for item-level reasons
     indexed: int = 0
     problems: int = 0
     seconds: dict[str, float] = field(default_factory=lambda: {"read": 0.0, "crop": 0.0, "embed": 0.0, "write": 0.0})
@@ -74,9 +77,9 @@ class Summary:
 
     @property
     def failure_rate(self) -> float:
-        """The share of the items tried for the first time that failed. Retries of earlier
-        failures count neither way: their outcome says nothing new about the image servers."""
-        tried = self.fetched + self.failed - self.failed_embedding - self.retried  # an item counts once
+        """The share of the items tried that failed, where an item that failed in an earlier run
+        and again for item-level reasons counts neither way: it says nothing about the servers."""
+        tried = self.fetched + self.failed - self.failed_embedding - self.failed_again  # an item counts once
         return (self.failed - self.failed_again) / tried if tried > 0 else 0.0
 
     def lines(self) -> list[str]:
@@ -96,8 +99,8 @@ class Summary:
             out.append(f"source problems (skipped blocks or files): {self.problems}")
             out += [f"  {p}" for p in self.problem_samples]
         if self.failed:
-            again = (f", {self.failed_again} of them failed in an earlier run too (not counted in the failure rate)"
-                     if self.failed_again else "")
+            again = (f", {self.failed_again} of them failed in an earlier run too, not counted in the failure "
+                     "rate: they failed for item-level reasons" if self.failed_again else "")
             out.append(f"failed items (recorded in the index; a re-run retries them): {self.failed}{again}")
             out += [f"  {f}" for f in self.failure_samples]
         return out
@@ -243,14 +246,13 @@ def _embed_and_write(todo, store, embedder, fetcher, config, summary, progress, 
     batch_size = config.batch_size or embedder.batch_size
     total = len(todo)
     failed_before = {f["key"] for f in store.failures()} if todo else set()
-    summary.retried = sum(r.key in failed_before for r in todo)
     batch_regions: list[Region] = []
     batch_arrays: list[np.ndarray] = []
     since_commit = 0
 
-    def record_failure(region: Region, stage: str, reason: str) -> None:
+    def record_failure(region: Region, stage: str, reason: str, item_level: bool) -> None:
         summary.failed += 1
-        summary.failed_again += region.key in failed_before
+        summary.failed_again += item_level and region.key in failed_before
         if len(summary.failure_samples) < 10:
             summary.failure_samples.append(f"{region.page.image.uri} {region.box.xywh()}: {reason}")
         store.record_failure(region.key, region.page.image.uri, stage, reason)
@@ -265,7 +267,7 @@ def _embed_and_write(todo, store, embedder, fetcher, config, summary, progress, 
         usable = usable_rows(vectors)
         for i in np.flatnonzero(~usable):
             summary.failed_embedding += 1
-            record_failure(regions[i], "embed", "the model gave a zero or non-finite vector (a blank crop?)")
+            record_failure(regions[i], "embed", "the model gave a zero or non-finite vector (a blank crop?)", True)
         keep, dropped = usable, np.zeros(len(regions), dtype=bool)
         if classifier is not None:
             labels, scores = classifier.predict(np.where(usable[:, None], vectors, 0))
@@ -306,7 +308,7 @@ def _embed_and_write(todo, store, embedder, fetcher, config, summary, progress, 
         region, result = item
         done += 1
         if isinstance(result, BookidxError):
-            record_failure(region, "crop", str(result))
+            record_failure(region, "crop", str(result), not server_trouble(result))
         else:
             summary.fetched += 1
             batch_regions.append(region)
