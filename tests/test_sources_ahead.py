@@ -150,3 +150,21 @@ def test_reading_ahead_holds_no_more_than_the_window(tmp_path):
             time.sleep(0.3)  # time enough to load every file, were more than the window asked for
             assert len(server.asked) <= 3
             regions.close()
+
+
+def test_bookidx_index_reads_ahead_as_many_alto_files_as_its_per_host(tmp_path, monkeypatch):
+    """`bookidx index --per-host 8` loads up to 8 ALTO files at once, not the default window."""
+    from bookidx import runner
+    from bookidx.config import IndexConfig
+
+    windows = []
+
+    def reading(*args, window, **kwargs):
+        windows.append(window)
+        return read_sources(*args, window=window, **kwargs)
+
+    monkeypatch.setattr(runner, "read_sources", reading)
+    with _server() as server:
+        manifest = _manifest(tmp_path, server.base)
+        runner.index([manifest], tmp_path / "ix", IndexConfig(model="test-pixels", per_host=8, max_failure_rate=1.0))
+        assert windows == [8] and 4 < server.peak <= 8

@@ -203,7 +203,8 @@ def _read(sources, index_dir, fetcher, store, config, summary, progress, classif
                 todo.append(r)
         pending.clear()
 
-    for region in read_sources(sources, load=load, report=report, dpi=300.0):
+    # A manifest's ALTO files load as many at once as one host may serve (adapters/ahead.py).
+    for region in read_sources(sources, load=load, report=report, dpi=300.0, window=config.per_host):
         summary.found += 1
         reason = config.region_filter.reason(region)
         if reason is not None:
