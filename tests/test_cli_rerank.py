@@ -11,16 +11,18 @@ hold the command past ``--rerank-seconds`` (by default the web API's ``BOOKIDX_R
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from bookidx.adapters.records import Page, Region
+from bookidx.adapters.records import ImageRef, Page, Region
 from bookidx.cli import cli
 from bookidx.config import IndexConfig
 from bookidx.embed import load_embedder
@@ -197,8 +199,74 @@ def test_the_default_budget_is_the_web_apis_and_the_text_output_says_not_checked
     out = res.output.splitlines()
     held = [out[i - 1] for i, line in enumerate(out) if line.strip().startswith(service)]  # each hit's line above its image
     assert len(held) == 2 and all("  not checked  id " in line for line in held)
-    res = CliRunner().invoke(cli, ["search", str(index_dir), "--image", str(image), "--rerank", "--rerank-seconds", "-1"])
-    assert res.exit_code == 2 and "--rerank-seconds" in res.output
+    for seconds in ("-1", "inf", "nan"):  # inf was taken, and was a traceback (OverflowError) after the search
+        res = CliRunner().invoke(cli, ["search", str(index_dir), "--image", str(image), "--rerank", "--rerank-seconds", seconds])
+        assert res.exit_code == 2 and "--rerank-seconds" in res.output and "Traceback" not in res.output, (seconds, res.output)
+
+
+@pytest.fixture()
+def stalling(tmp_path_factory, chapbooks, regions):
+    """webindex.py's index with every region on one image server that answers its first WORKERS
+    requests with a 404 after STALL seconds, and then never answers again (the connections
+    are accepted, and nobody reads them)."""
+    pytest.importorskip("cv2")
+    from bookidx.rerank import WORKERS
+
+    listener = socket.create_server(("127.0.0.1", 0), backlog=64)
+    held: list[socket.socket] = []
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return  # closed: the test is over
+            held.append(conn)
+            if len(held) <= WORKERS:
+                threading.Thread(target=refuse_later, args=(conn,), daemon=True).start()
+
+    def refuse_later(conn: socket.socket) -> None:
+        time.sleep(STALL)
+        with contextlib.suppress(OSError):
+            conn.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+
+    threading.Thread(target=serve, daemon=True).start()
+    service = f"http://127.0.0.1:{listener.getsockname()[1]}/iiif/2/page"
+    remote = [replace(r, page=replace(r.page, image=ImageRef(width=r.page.image.width, height=r.page.image.height,
+                                                             service=f"{service}{i}", api=2)))
+              for i, r in enumerate(regions)]
+    path = tmp_path_factory.mktemp("cli-rerank-stalling") / "idx"
+    embedder = load_embedder("test-pixels")
+    with Index.create_or_open(path, model_info=embedder.info, config=IndexConfig(model=embedder.model_id)) as index:
+        index.add(remote, embedder.embed_images([crop(r, chapbooks) for r in regions]))  # the pixels the server holds
+        index.commit()
+    yield path
+    listener.close()
+    for conn in held:
+        conn.close()
+
+
+STALL, BUDGET = 2.0, 2.5  # the first reads end (404) just before the budget, so the next ones start then
+
+
+def test_a_read_started_near_the_end_of_the_budget_gets_only_what_is_left(stalling, regions, chapbooks, tmp_path):
+    """Each candidate fetch had a deadline of the whole budget from its own start: the reads
+    that began as the first ones failed, just before the budget ended, held the command for
+    most of a second budget after it had printed its hits (a process waits for its threads)."""
+    image = photo(tmp_path, regions, chapbooks, FAR)
+    proc = subprocess.Popen([*CLI, "search", str(stalling), "--image", str(image), "--rerank", "-k", "3",
+                             "--rerank-seconds", str(BUDGET), "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        hits = [json.loads(proc.stdout.readline()) for _ in range(3)]  # printed when the budget ends
+        printed = time.monotonic()
+        proc.wait(60)
+        held = time.monotonic() - printed
+    finally:
+        proc.kill()
+        proc.communicate()
+    assert proc.returncode == 0 and all(h["inliers"] is None for h in hits)  # nothing could be read: not checked
+    assert held < 1.0, f"the command went on {held:.1f} s after printing its hits"
 
 
 def test_the_budget_is_for_reading_candidates_not_loading_the_model(index_dir, regions, chapbooks, tmp_path, monkeypatch):

@@ -7,7 +7,7 @@ import re
 import click
 
 from bookidx.cli import cli
-from bookidx.search_cli import web_default
+from bookidx.options import web_default
 
 from conftest import ROOT
 

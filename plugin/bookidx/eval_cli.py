@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from .cli import _errors, cli
-from .search_cli import RERANK_DEPTH_OPTION, web_default
+from .options import RERANK_DEPTH, web_default
 
 
 def _write_json(path: str | None, data: dict) -> None:
@@ -66,7 +66,7 @@ def eval_group() -> None:
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Save the results (and every query) here.")
 @click.option("--plot", "plot_out", type=click.Path(dir_okay=False), help="Save a PNG plot here (needs matplotlib).")
 @click.option("--rerank", is_flag=True, help="Re-rank the top hits by ORB keypoints + RANSAC (needs OpenCV).")
-@RERANK_DEPTH_OPTION
+@RERANK_DEPTH
 @click.option("--crop-size", type=int, default=None, help="Longest side read per item (default: twice the model input, as indexing).")
 @click.option("--device", default="cpu", show_default=True, help="Device for the model.")
 @click.option("--progress/--no-progress", default=True)
@@ -115,7 +115,7 @@ def exact_cmd(index_dir, n, seed, duplicates, json_out, plot_out, rerank, rerank
 @click.option("--depth", type=int, default=100, show_default=True, help="Hits fetched per query (MRR counts up to here).")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Save the results here.")
 @click.option("--rerank", is_flag=True, help="Re-rank image queries' hits by ORB keypoints + RANSAC.")
-@RERANK_DEPTH_OPTION
+@RERANK_DEPTH
 @click.option("--device", default="cpu", show_default=True, help="Device for the query encoder.")
 @_errors
 def queries_cmd(queries_file, index_dir, mode, depth, json_out, rerank, rerank_depth, device):

@@ -46,6 +46,7 @@ from .store import Hit
 
 if TYPE_CHECKING:  # search imports the model code; only search() needs it, at call time
     from .embed import Embedder
+    from .fetch import Fetcher
     from .search import Query
     from .store import Index
 
@@ -275,18 +276,19 @@ class Reranker:
         return feats
 
 
-def candidate_reader(deadline: float = READ_DEADLINE) -> CropReader:
+def candidate_reader(deadline: float = READ_DEADLINE, fetcher_type: type[Fetcher] | None = None) -> CropReader:
     """How a waiting user's re-ranker reads candidate pixels (the CLI's and the web API's).
 
     One retry, the timeouts of any fetch someone waits on (``fetch.WAITING_CONNECT_TIMEOUT`` and
     ``WAITING_READ_TIMEOUT``) and ``deadline`` seconds for a whole fetch: an unreadable candidate
     is simply not checked. No disk cache: a search must not write into the index directory, and
     the re-ranker keeps its candidates' features in memory. The caller closes ``reader.fetcher``.
+    ``fetcher_type``: a Fetcher subclass to read with (the command line's ends with its budget).
     """
     from .fetch import WAITING_CONNECT_TIMEOUT, WAITING_READ_TIMEOUT, Fetcher
 
-    fetcher = Fetcher(retries=1, connect_timeout=WAITING_CONNECT_TIMEOUT, timeout=WAITING_READ_TIMEOUT,
-                      deadline=deadline)
+    fetcher = (fetcher_type or Fetcher)(retries=1, connect_timeout=WAITING_CONNECT_TIMEOUT,
+                                        timeout=WAITING_READ_TIMEOUT, deadline=deadline)
     return CropReader(fetcher, max_side=SIDE)
 
 

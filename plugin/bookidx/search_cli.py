@@ -2,41 +2,26 @@
 registered on the main group by importing this module (cli.py).
 
 What it adds to the library: the query image read from a file (an error naming it when it is
-no image), the web API's defaults for re-ranking (web/config.py), and a reason on stderr when a
-text query finds nothing because the index's model reads no text. ``bookidx eval`` (eval_cli.py)
-takes the re-ranking option and defaults from here: :data:`RERANK_DEPTH_OPTION`, :func:`web_default`.
+no image), the web API's defaults for re-ranking (options.py), a budget no candidate read
+outlives (rerank_budget.py), and a reason on stderr when a text query finds nothing because the
+index's model reads no text (search.text_unread).
 """
 
 from __future__ import annotations
 
 import functools
 import json
-from typing import TYPE_CHECKING, Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
 from .cli import _errors, cli
 from .errors import BadRequest, SourceError
+from .options import RERANK_DEPTH, RERANK_SECONDS, web_default
 
 if TYPE_CHECKING:  # imported when run, so `bookidx --help` stays quick
     from .search import Query
     from .store import Hit, Index
-
-#: --rerank-depth of search and eval; None stands for the web API's default (:func:`web_default`),
-#: so a query ranks alike on the command line and in the widget. Stated here, not read from
-#: web/config.py, so that `bookidx --help` need not import Flask; test_cli_errors.py checks it.
-RERANK_DEPTH_OPTION = click.option("--rerank-depth", type=click.IntRange(min=1), default=None,
-                                   help="Hits checked by --rerank.  [default: 100, the web API's BOOKIDX_RERANK_DEPTH]")
-
-T = TypeVar("T")
-
-
-def web_default(name: str, given: T | None) -> T:
-    """``given``, or where it is None the web API's default for the setting ``name``
-    (web/config.py): the one place command-line options take the web API's defaults from."""
-    from .web import config
-
-    return getattr(config, name) if given is None else given
 
 
 @cli.command("search")
@@ -52,11 +37,8 @@ def web_default(name: str, given: T | None) -> T:
 @click.option("--class", "classes", multiple=True, help="Only items of these classes (repeatable; see `bookidx classify`).")
 @click.option("--collapse", is_flag=True, help="One hit per near-duplicate group (see `bookidx duplicates`).")
 @click.option("--rerank", is_flag=True, help="With --image: put the hits whose keypoints match the image first, with their inlier counts (OpenCV).")
-@RERANK_DEPTH_OPTION
-@click.option("--rerank-seconds", type=click.FloatRange(min=0), default=None,
-              help="Seconds --rerank may spend reading the hits' pixels (files, IIIF servers); hits not read by then are "
-                   "shown as not checked, so a slow or unreachable image server cannot hold the command. 0: no limit. "
-                   "[default: 5, the web API's BOOKIDX_RERANK_SECONDS]")
+@RERANK_DEPTH
+@RERANK_SECONDS
 @click.option("--device", default="cpu", show_default=True, help="Device for the query encoder.")
 @click.option("--json", "as_json", is_flag=True,
               help="JSON lines, one hit each: 'id' is the item key as a string, as the web API gives it "
@@ -140,13 +122,11 @@ def _reranked(idx: Index, query: Query, model: Callable, depth: int | None, seco
     Candidates are read from their sources with no disk cache, as the web API does: a search
     only reads, so it writes nothing into the index directory (or anywhere else).
     """
-    # Imported here, not at the top: bookidx.web imports Flask, which `bookidx --help` need not wait for.
-    from .rerank import READ_DEADLINE, WORKERS, Reranker, candidate_reader, search
+    # Imported here, not at the top: numpy, OpenCV and Flask (web/config.py) need not load for `bookidx --help`.
+    from .rerank import search
+    from .rerank_budget import command_reranker
 
     depth = web_default("BOOKIDX_RERANK_DEPTH", depth)
     budget = web_default("BOOKIDX_RERANK_SECONDS", seconds) or None
-    # As the web API's reader, but a fetch still running when the budget ends is no use to a
-    # command that is about to exit, and would hold the process until it ended: no longer than the budget.
-    reader = candidate_reader(READ_DEADLINE if budget is None else min(READ_DEADLINE, budget))
-    with reader.fetcher, Reranker(reader, depth=depth, workers=WORKERS, budget=budget) as reranker:
+    with command_reranker(depth, budget) as reranker:
         return [(c.hit, c.inliers) for c in search(idx, query, model, reranker)]
