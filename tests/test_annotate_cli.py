@@ -14,7 +14,8 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from bookidx.annotate import annotate_files, api_root
+from bookidx.annotate import annotate_files
+from bookidx.apiroot import api_root
 from bookidx.cli import cli
 from bookidx.errors import BadRequest
 from bookidx.manifests import slug
@@ -55,6 +56,28 @@ def test_an_api_url_that_is_no_http_address_is_refused_saying_what_to_give():
             api_root(bad)
         assert err.value.parameter == "api_url"
     assert api_root("https://lib.example.org/images/") == "https://lib.example.org/images/api"  # mounted elsewhere
+
+
+def test_a_site_s_bare_root_is_refused_naming_where_serve_answers(indexed, corpus, tmp_path):  # noqa: F811
+    """What users type (``/`` redirects to the search page) made links at http://host:8000/api/items/…, all 404s."""
+    path, _, _ = indexed
+    for given in ("http://127.0.0.1:8000/", "http://127.0.0.1:8000"):
+        res = CliRunner().invoke(cli, ["annotate", str(corpus / NEWSPAPER), "--index", str(path), "-o", str(tmp_path), "--api-url", given])
+        assert res.exit_code == 1 and len(res.output.splitlines()) == 1, res.output
+        assert res.output.startswith(f"error: api_url: {given!r} is a site's root, not a bookidx blueprint's: "
+                                     "`bookidx serve` answers at http://127.0.0.1:8000/bookidx/ (give that)"), res.output
+    assert not list(tmp_path.iterdir())  # refused before anything was written
+
+
+def test_a_blueprint_mounted_at_api_is_given_by_its_api_root(indexed, corpus, tmp_path):  # noqa: F811
+    """The rule --help states: a path ending in /api is the API root, so a blueprint at /api is given as /api/api."""
+    path, docs, _ = indexed
+    annotate_files([corpus / NEWSPAPER], path, tmp_path, api_url="http://localhost/api/api")
+    links = similar_links(json.loads((tmp_path / slug(docs[NEWSPAPER]["id"]) / "manifest.json").read_text()))
+    app = Flask(__name__)
+    app.register_blueprint(create_blueprint(str(path), name="api"))
+    with app.test_client() as client:
+        assert links and client.get(links[0][len("http://localhost"):]).status_code == 200
 
 
 @pytest.fixture()

@@ -25,17 +25,18 @@ is not shown on that canvas. The tests load every document back through iiif-pre
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
-from urllib.parse import urlsplit, urlunsplit
 
 from .adapters import jsonld
 from .adapters.iiif import ManifestInfo, parse_json, read_manifest
 from .adapters.records import Box, Region, non_negative_int
 from .adapters.uris import is_http
+from .apiroot import api_root, similar_link
 from .errors import BadRequest, NotFound, SourceError
 from .manifests import load_manifest, slug
 
@@ -291,14 +292,14 @@ def annotate_files(
         out_dir: created if missing.
         base_url: public URL of ``out_dir``; None embeds the annotation pages.
         api_url: where the blueprint serves, for the "similar images" links: its root, as
-            ``bookidx serve`` prints it (``https://host/bookidx/``), or its API root
-            (``https://host/bookidx/api``); None leaves the links out.
+            ``bookidx serve`` prints it (``https://host/bookidx/``), or its API root (a path
+            ending in ``/api``); the rule is apiroot.py's. None leaves the links out.
 
     Returns:
         The files written, manifests and annotation pages.
 
     Raises:
-        BadRequest: ``api_url`` is not an http(s) URL.
+        BadRequest: ``api_url`` is not an http(s) URL, or is a site's bare root.
         NotFound: a name is neither a file, nor a manifest stored with the index, nor a URL.
         FetchError: a manifest URL could not be fetched.
         SourceError: a file is not a IIIF manifest.
@@ -308,7 +309,8 @@ def annotate_files(
 
     out_root = Path(out_dir)
     written: list[Path] = []
-    similar = None if api_url is None else _similar_from(api_url)
+    root = None if api_url is None else api_root(api_url)
+    similar = None if root is None else functools.partial(similar_link, root)
     with Index.open(index_dir, readonly=True) as index, Fetcher() as fetcher:
         for name in manifest_paths:
             doc = _read_manifest(name, index_dir, fetcher.get)
@@ -335,29 +337,6 @@ def annotate_files(
 
 def _read(doc: Mapping[str, Any]) -> ManifestInfo:
     return read_manifest(doc, source=str(doc.get("id") or doc.get("@id") or "manifest"))
-
-
-def api_root(api_url: str) -> str:
-    """The blueprint's API root (``…/bookidx/api``) from what a user gives: that, or the
-    blueprint's own root, the address ``bookidx serve`` prints (``…/bookidx/``). The API is
-    always at ``api`` below the blueprint's root, wherever the blueprint is mounted.
-
-    Raises:
-        BadRequest: not an http(s) URL with a host.
-    """
-    parts = urlsplit(api_url.strip())
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
-        raise BadRequest(
-            f"{api_url!r} is not where a bookidx server answers: give the http(s) address `bookidx serve` "
-            "prints, such as http://127.0.0.1:8000/bookidx/", "api_url",
-        )
-    root = urlunsplit(parts).rstrip("/")
-    return root if root.endswith("/api") else root + "/api"
-
-
-def _similar_from(api_url: str) -> Callable[[int], str]:
-    root = api_root(api_url)
-    return lambda key: f"{root}/items/{key}/similar"
 
 
 def _read_manifest(name: str | Path, index_dir: str | Path, get: Callable[[str], bytes]) -> dict[str, Any]:
