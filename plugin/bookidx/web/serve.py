@@ -7,8 +7,9 @@ needs it. Waitress serves requests from a pool of ``threads``; the index and the
 shared by them (web/state.py).
 
 Settings: the ``BOOKIDX_*`` names of web/config.py, read from the environment and from
-``--set NAME=VALUE`` (:func:`settings`); each value is parsed to its setting's type, and a name
-that is not a setting is refused, as ``create_blueprint`` refuses it. Behind a reverse proxy,
+``--set NAME=VALUE`` (:func:`settings`); each value is parsed to its setting's type and then
+checked as ``create_blueprint`` checks it (web/config.py's ``check``: finite, in range), and a
+name that is not a setting is refused, as ``create_blueprint`` refuses it. Behind a reverse proxy,
 waitress takes the scheme and host of links from a trusted proxy's X-Forwarded-* headers
 (``trusted_proxy``, https://docs.pylonsproject.org/projects/waitress/en/stable/reverse-proxy.html),
 or ``BOOKIDX_PUBLIC_URL`` names the public address outright.
