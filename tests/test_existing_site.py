@@ -74,7 +74,7 @@ def test_a_text_query_the_model_cannot_read_is_explained_and_only_then(site):
     body = _search_response(site, site.get("/images/api/search?q=woodcut").get_json())
     assert body["hits"] == [] and body["mode"] == "keyword"
     [warning] = body["warnings"]
-    assert "'test-pixels' reads no text" in warning and "captions" in warning and "similar=ID" in warning
+    assert "'test-pixels' cannot read text" in warning and "captions" in warning and "similar=ID" in warning
     # mode=keyword asked for exactly what it got; page 2 of anything may be empty; filters that
     # exclude everything are the reason themselves
     for url in ("/images/api/search?q=woodcut&mode=keyword", "/images/api/search?q=woodcut&page=2",

@@ -19,6 +19,7 @@ from typing import Any, Callable, Sequence
 import click
 
 from . import __version__
+from .apiroot import API_URL_HELP
 from .config import IndexConfig
 from .errors import BookidxError, ConfigError, SourceError
 
@@ -219,8 +220,8 @@ def regions_cmd(sources, show_all, dpi):
 
 _SERVE_SETTINGS = """\b
 Settings (all in bookidx/web/config.py) come from BOOKIDX_* environment variables,
-then --set, then the options above. A value of the wrong type is an error naming
-the setting, as is --set with a name that is no setting (an environment variable
+then --set, then the options above. A value of the wrong type or out of range is an
+error naming the setting, as is --set with a name that is no setting (an environment variable
 that is none is only warned about). Lists are comma-separated; 'none' is None
 where a setting allows it.
 \b
@@ -243,7 +244,7 @@ Behind a reverse proxy, links carry the proxy's scheme and host with --trusted-p
 @click.option("--set", "assignments", multiple=True, metavar="NAME=VALUE",
               help="A BOOKIDX_* setting (repeatable; the prefix may be left out): --set fetch_allowlist=https://iiif.example.org/")
 @click.option("--trusted-proxy", default=None, metavar="ADDR",
-              help="Address of a reverse proxy (127.0.0.1 for one on this machine; '*' for any) whose "
+              help="IP address of a reverse proxy (127.0.0.1 for one on this machine; '*' for any) whose "
                    "X-Forwarded-Proto/-Host/-Port/-For headers are believed, so links follow the client's https and host.")
 @_errors
 def serve_cmd(index_dir, host, port, threads, cors_origins, device, assignments, trusted_proxy):
@@ -267,9 +268,7 @@ def serve_cmd(index_dir, host, port, threads, cors_origins, device, assignments,
 @click.option("--index", "index_dir", required=True, type=click.Path(exists=True, file_okay=False))
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder.")
 @click.option("--base-url", default=None, help="Where OUT will be published; annotations then go to separate files.")
-@click.option("--api-url", default=None,
-              help="Where `bookidx serve` (or a site mounting the blueprint) answers, for the 'similar images' links: "
-                   "the address it prints, such as http://127.0.0.1:8000/bookidx/ (or its API root, .../bookidx/api).")
+@click.option("--api-url", default=None, help=API_URL_HELP)
 @_errors
 def annotate_cmd(manifests, index_dir, out_dir, base_url, api_url):
     """Write copies of MANIFESTS with the indexed regions as W3C annotations (IIIF 2.1 and 3.0).

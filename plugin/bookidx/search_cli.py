@@ -60,7 +60,7 @@ def search_cmd(index_dir, text, image_file, similar, weight, mode, limit, manife
     if rerank and image is None:
         raise BadRequest("--rerank checks hits against the --image file; give one", "rerank")
     query = Query(text=text, image=image, similar=similar, weight=weight, mode=mode, filters=filters, limit=limit, collapse=collapse)
-    if rerank:  # docs/quality.md: exact-image Top-1 from 54 % to 98 % (R-MAC index, depth 100)
+    if rerank:  # docs/quality.md: exact-image Top-1 from 56 % to 98 % (R-MAC index, depth 100)
         hits = _reranked(idx, query, model, rerank_depth, rerank_seconds)
     else:
         hits = [(hit, None) for hit in run(idx, query, model)]

@@ -17,7 +17,7 @@ regional maximum activations instead (R-MAC: Tolias, Sicre & Jégou, "Particular
 with integral max-pooling of CNN activations", ICLR 2016, §3): the L2-normalised maxima of 14
 overlapping square regions at three scales, summed. Each region acts as a view of part of the
 picture, so a cropped, rotated or rescaled copy still matches: on the exact-image protocol over
-500 chapbook pages it lifts Top-1 from 35 % to 54 % at no extra cost (docs/quality.md).
+500 chapbook pages it lifts Top-1 from 32 % to 56 % at no extra cost (docs/quality.md).
 """
 
 from __future__ import annotations

@@ -69,7 +69,7 @@ BOOKIDX_CROP_CACHE_BYTES: int = 32 * 1024 * 1024
 
 #: How many of an image query's first hits ``rerank=true`` checks geometrically (ORB keypoints +
 #: RANSAC, rerank.py) and re-orders; later pages go on in the embedding's order. docs/quality.md:
-#: exact-image Top-1 54 % → 98 % at 100, for 120–305 ms more per query (2 cores). Needs OpenCV
+#: exact-image Top-1 56 % → 98 % at 100, for 120–305 ms more per query (2 cores). Needs OpenCV
 #: (``pip install 'bookidx[eval]'``). 0 turns re-ranking off: ``rerank=true`` is then a 400 that
 #: says so (as is ``rerank=true`` without OpenCV), and the OpenAPI document leaves it out. The
 #: features of up to 4096 recent candidates stay in memory (about 100 MB per collection).

@@ -18,7 +18,7 @@ from ..adapters.records import Region
 from ..errors import BadRequest, NotFound
 from ..rerank import Reranker
 from ..rerank import search as rerank_search
-from ..search import Query, run, supports_text
+from ..search import Query, run, supports_text, text_unread
 from . import openapi, params
 from .crops import crop_jpeg
 from .images import fetched_image, uploaded_image
@@ -273,16 +273,14 @@ def _results(
 
 
 def _why_no_hits(text: str | None, mode: str) -> list[str]:
-    """Why a text query found nothing, when it is the model's doing: one that reads no text
-    (efficientnet-lite0) leaves only the items' words to match, and a folder of images has none.
-    An explicit mode=keyword asked for exactly that, so it needs no explanation."""
-    if not text or mode != "fused" or supports_text(current_index(), current_embedder):
+    """Why a text query found nothing, when it is the model's doing (search.text_unread), and what
+    to do instead: a folder of images has no words. An explicit mode=keyword asked for exactly
+    that, so it needs no explanation."""
+    why = text_unread(current_index(), current_embedder, "q was") if text and mode == "fused" else None
+    if why is None:
         return []
-    model = current_index().info["model"]["model"]
-    why = (f"model {model!r} reads no text, so q was matched only as words in the items' captions, context "
-           "and titles, and none matched (images indexed from a folder have none): search by image (POST one) "
-           "or by similar=ID, or index with a model that reads text (siglip, clip)")
-    return [why]
+    return [f"{why}, and none matched (images indexed from a folder have none): search by image (POST one) "
+            "or by similar=ID, or index with a model that reads text (siglip, clip)"]
 
 
 def _effective_mode(mode: str, visual: bool) -> str:
