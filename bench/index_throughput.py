@@ -43,16 +43,19 @@ def main() -> None:
     ap.add_argument("--images", type=Path, default=CHAPBOOKS)
     args = ap.parse_args()
 
-    files = sorted(args.images.glob("*.jpg"))[: args.n]
-    if not files:
+    pages = sorted(args.images.resolve().glob("*.jpg"))
+    if not pages:
         raise SystemExit(f"no images in {args.images}")
+    # Cycled to --n under distinct names (distinct items): a GPU needs thousands of images, and
+    # a checkout carries only the 40 of examples/chapbooks.
+    files = [pages[i % len(pages)] for i in range(args.n)]
     embedder = load_embedder(args.model, device=args.device, batch_size=args.batch)
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "pages"
         folder.mkdir()
-        for f in files:
-            os.symlink(f, folder / f.name)
+        for i, f in enumerate(files):
+            os.symlink(f, folder / f"{i:06d}-{f.name}")
 
         # Bare forward: preprocessing done up front, only the model is timed.
         arrays = [embedder.preprocess(Image.open(f).convert("RGB")) for f in files]
@@ -69,7 +72,7 @@ def main() -> None:
         shutil.rmtree(Path(tmp) / "idx")
 
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; device {embedder.device}")
-    print(f"model {args.model}, batch {args.batch}, {len(files)} chapbook pages (600 px wide JPEG)")
+    print(f"model {args.model}, batch {args.batch}, {len(files)} chapbook pages ({len(pages)} distinct, 600 px wide JPEG)")
     print(f"bare forward:  {bare:8.1f} images/s")
     print(f"end to end:    {e2e:8.1f} images/s  (indexed {summary.indexed}, wall {summary.wall:.1f} s)")
     print(f"ratio e2e/bare: {e2e / bare:.2f}")
