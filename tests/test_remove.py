@@ -235,6 +235,22 @@ def test_selectors_in_the_store(ix, tmp_path):
             chosen(ids=(5,))
 
 
+def test_a_url_source_takes_whole_path_segments(ix):
+    service = "https://ex.org/iiif"
+    with Index.open(ix, readonly=False) as idx:
+        for key, image in enumerate(["1", "1/full/max/0/default.jpg", "1?page=2", "1#xywh=0,0,9,9", "10", "11/full/max/0/default.jpg"], 101):
+            idx.record_failure(key, f"{service}/{image}", "fetch", "404")
+    with Index.open(ix) as idx:
+        def chosen(prefix: str) -> set[int]:
+            return {e.key for e in idx.select(Selection(sources=(prefix,)))}
+
+        assert chosen(f"{service}/1") == {101, 102, 103, 104}  # not /iiif/10, /iiif/11
+        assert chosen(f"{service}/1/") == {102}
+        assert chosen(f"{service}/") == chosen(service) == set(range(101, 107))
+        with pytest.raises(NotFound, match="'https://ex.org/iiif/1/full/max/0/default' matches nothing"):
+            chosen(f"{service}/1/full/max/0/default")
+
+
 # -- the command line, on real pages ---------------------------------------------------------------
 
 

@@ -8,7 +8,9 @@ handles a user has:
   (``Region.source``, as given to ``bookidx index``) or its page image (file path, IIIF Image
   service or URL); a failure by the image it names. A local path matches whole path components
   (``/data/images`` takes ``/data/images/1.jpg``, not ``/data/images-moved/1.jpg``), relative
-  paths from the current folder and as written; a URL matches as a string prefix;
+  paths from the current folder and as written; a URL likewise (``.../iiif/1`` takes
+  ``.../iiif/1/full/...`` and ``.../iiif/1?page=2``, not ``.../iiif/10``; one ending in ``/``
+  takes everything after it);
 - ``ids``: keys, as search prints them (``id 7753...``);
 - ``missing``: items (and failures) of a local image file that no longer exists: a folder moved
   or deleted after indexing.
@@ -161,7 +163,10 @@ def _matches(row: _Row, selection: Selection) -> tuple[list[tuple[str, object]],
 def _under(place: str, prefix: str) -> bool:
     """Whether ``place`` (a path or URL an entry records) is ``prefix`` or below it."""
     if is_url(prefix) and not prefix.lower().startswith("file:"):
-        return place.startswith(prefix)
+        # Whole path segments, as for folders: .../iiif/1 takes .../iiif/1/full/... and
+        # .../iiif/1?page=2, not .../iiif/10.
+        return place.startswith(prefix) and (
+            len(place) == len(prefix) or prefix.endswith("/") or place[len(prefix)] in "/?#")
     if is_url(place):
         return False
     path, place = uri_to_path(prefix), os.path.normpath(place)

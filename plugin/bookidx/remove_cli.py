@@ -21,7 +21,8 @@ EXAMPLES = 5
               help="Items of this IIIF manifest or book id, as search --manifest takes it (repeatable).")
 @click.option("--source", "sources", multiple=True, metavar="PREFIX",
               help="Items whose source document or page image (path, IIIF service or URL) is PREFIX or below it: "
-                   "a folder takes the files under it, a URL matches as a string prefix (repeatable). "
+                   "a folder takes the files under it, a URL the URLs below it (.../iiif/1 takes .../iiif/1/full/..., "
+                   "not .../iiif/10) (repeatable). "
                    "Failure records of such images go too.")
 @click.option("--id", "ids", multiple=True, type=int, metavar="ID", help="The item with this id, as search prints it (repeatable).")
 @click.option("--missing", is_flag=True, help="Items whose local image file no longer exists (a folder moved or deleted).")
