@@ -251,6 +251,16 @@ def test_a_url_source_takes_whole_path_segments(ix):
             chosen(f"{service}/1/full/max/0/default")
 
 
+def test_missing_leaves_failure_records_without_an_image(ix):
+    with Index.open(ix, readonly=False) as idx:
+        idx.record_failure(111, "", "crop", "layout file without an image")  # as crops.py records it
+        idx.record_failure(222, "/scans/broken.jpg", "crop", "truncated")
+    with Index.open(ix) as idx:
+        assert {e.key for e in idx.select(Selection(missing=True, allow_all=True))} == set(KEYS) | {222}
+        with pytest.raises(NotFound, match="'.' matches nothing"):  # "" is no path, not the current folder
+            idx.select(Selection(sources=(".",)))
+
+
 # -- the command line, on real pages ---------------------------------------------------------------
 
 

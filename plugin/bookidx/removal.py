@@ -132,14 +132,16 @@ def _rows(con: sqlite3.Connection, selection: Selection) -> Iterator[_Row]:
     for key, manifest, book, kind, source, path, service, url in con.execute(sql, params):
         shown = path or service or url or ""
         yield _Row(Entry(key, "items", kind, shown), tuple(m for m in (manifest, book) if m),
-                   tuple(p for p in (source, path, service, url) if p), path)
+                   tuple(p for p in (source, path, service, url) if p), path or None)
     if selection.manifests:  # failure and drop records have no manifest
         return
     keys = "WHERE key IN (SELECT value FROM json_each(?))" if selection.ids else ""
     args = [json.dumps(selection.ids)] if selection.ids else []
     for key, source, stage, reason in con.execute(f"SELECT key, source, stage, reason FROM failures {keys} ORDER BY key", args):
-        local = None if is_url(source) else source
-        yield _Row(Entry(key, "failures", f"failed ({stage}: {reason})", source), (), (source,), local)
+        # "" is a failure without an image (crops.py: a layout file that names none): nothing
+        # is missing, and no path is under any folder.
+        local = None if not source or is_url(source) else source
+        yield _Row(Entry(key, "failures", f"failed ({stage}: {reason})", source), (), (source,) if source else (), local)
     if selection.ids and not (selection.sources or selection.missing):  # drop records have keys only
         for key, cls in con.execute(f"SELECT key, cls FROM dropped {keys} ORDER BY key", args):
             yield _Row(Entry(key, "dropped", f"left out as {cls}", ""))
