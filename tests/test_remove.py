@@ -261,6 +261,23 @@ def test_missing_leaves_failure_records_without_an_image(ix):
             idx.select(Selection(sources=(".",)))
 
 
+def test_each_value_must_match_together_with_the_other_selectors(ix):
+    with Index.open(ix, readonly=False) as idx:
+        idx.add([region(i, "/other") for i in (0, 2)], VECS[:2])  # book-0 only
+    other = {region(i, "/other").key for i in (0, 2)}
+    with Index.open(ix) as idx:
+        def chosen(**kw) -> set[int]:
+            return {e.key for e in idx.select(Selection(**kw))}
+
+        assert chosen(manifests=("book-0",), sources=("/other",)) == other
+        with pytest.raises(NotFound, match="'book-1' matches nothing together with --source; nothing was removed"):
+            chosen(manifests=("book-0", "book-1"), sources=("/other",))
+        with pytest.raises(NotFound, match=f"{KEYS[1]} matches nothing together with --source"):
+            chosen(ids=(KEYS[1], *other), sources=("/other",))
+        with pytest.raises(NotFound, match="'/scans' matches nothing together with --id"):
+            chosen(ids=tuple(other), sources=("/other", "/scans"))
+
+
 # -- the command line, on real pages ---------------------------------------------------------------
 
 

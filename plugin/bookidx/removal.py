@@ -148,18 +148,24 @@ def _rows(con: sqlite3.Connection, selection: Selection) -> Iterator[_Row]:
 
 
 def _matches(row: _Row, selection: Selection) -> tuple[list[tuple[str, object]], bool]:
-    """The manifest, id and source values that match ``row`` (each selector on its own), and
-    whether every selector given takes it."""
+    """The manifest, id and source values that match ``row`` where the other two selectors
+    (those given) take it too, and whether every selector given takes it.
+
+    A value counts as matched only beside the others: with ``--manifest A --manifest B --source
+    /x``, B's items outside /x do not make B a value that matched something.
+    """
     found = {
         "manifest": [m for m in selection.manifests if m in row.manifests],
         "id": [k for k in selection.ids if k == row.entry.key],
         "source": [s for s in selection.sources if any(_under(place, s) for place in row.places)],
     }
     given = {"manifest": selection.manifests, "id": selection.ids, "source": selection.sources}
+    matched = [(name, value) for name, values in found.items()
+               if all(found[other] for other in given if other != name and given[other]) for value in values]
     taken = all(found[name] for name in given if given[name])
     if taken and selection.missing:
         taken = row.local_image is not None and not os.path.exists(row.local_image)
-    return [(name, value) for name, values in found.items() for value in values], taken
+    return matched, taken
 
 
 def _under(place: str, prefix: str) -> bool:
