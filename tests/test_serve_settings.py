@@ -22,8 +22,10 @@ from bookidx.cli import cli
 from bookidx.embed import load_embedder
 from bookidx.errors import ConfigError
 from bookidx.web import create_blueprint
-from bookidx.web.config import kind, names
+from bookidx.web import config
+from bookidx.web.config import check, kind, names
 from bookidx.web.serve import make_server, parse_setting, settings, shutdown
+from bookidx.web.state import normalise_settings
 from click.testing import CliRunner
 from flask import Flask
 from webindex import TWIN_A, TWIN_B, build_index, chapbook_regions
@@ -191,6 +193,32 @@ def test_a_host_s_bad_config_fails_at_registration_naming_the_setting(index_dir)
     app = Flask(__name__)
     app.config["BOOKIDX_MAX_RESULTS"] = -1
     app.register_blueprint(create_blueprint(str(index_dir), max_results=10))
+
+
+def test_host_configs_that_worked_before_values_were_checked_still_serve(index_dir):
+    """The review's cases: ``BOOKIDX_INDEX_PATH = pathlib.Path(...)`` (a common Flask idiom) and
+    ``BOOKIDX_RERANK_DEPTH = None`` (off: the reader took ``int(depth or 0)``) were refused at
+    ``register_blueprint`` once values were checked; so were None allow-lists (``value or ()``)."""
+    app = Flask(__name__)
+    app.config.update(BOOKIDX_INDEX_PATH=Path(index_dir), BOOKIDX_RERANK_DEPTH=None,
+                      BOOKIDX_FETCH_ALLOWLIST=None, BOOKIDX_CORS_ORIGINS=None)
+    app.register_blueprint(create_blueprint())
+    client = app.test_client()
+    found = client.get("/bookidx/api/search", query_string={"q": "ship"})
+    assert found.status_code == 200 and found.get_json()["hits"], found.get_json()
+    rerank = client.get("/bookidx/openapi.json").get_json()["components"]["parameters"]["rerank"]
+    assert rerank["schema"]["const"] is False and "does not re-rank" in rerank["description"]
+    # The blueprint's keywords take them too, and keep them as the settings' own types.
+    overrides = normalise_settings({"index_path": Path(index_dir), "rerank_depth": None, "fetch_allowlist": None})
+    assert overrides == {"BOOKIDX_INDEX_PATH": str(index_dir), "BOOKIDX_RERANK_DEPTH": 0, "BOOKIDX_FETCH_ALLOWLIST": ()}
+    app = Flask(__name__)
+    app.register_blueprint(create_blueprint(index_path=Path(index_dir), rerank_depth=None))
+    assert app.test_client().get("/bookidx/api/search", query_string={"q": "ship"}).status_code == 200
+
+
+def test_every_setting_s_default_passes_its_own_check():
+    for name in names():
+        assert check(name, getattr(config, name)) == getattr(config, name), name
 
 
 def test_a_port_in_use_is_a_one_line_error_naming_it(index_dir):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import sys
 import typing
 from types import NoneType, UnionType
@@ -23,7 +24,8 @@ from typing import Any
 
 from ..errors import ConfigError
 
-#: Index directory, when ``create_blueprint`` is called without one (one collection per app).
+#: Index directory, when ``create_blueprint`` is called without one (one collection per app);
+#: a ``pathlib.Path`` is taken too (Flask hosts often build paths so).
 BOOKIDX_INDEX_PATH: str | None = None
 
 #: Largest ``limit`` (hits per page) a client may ask for; more is a 400.
@@ -70,9 +72,10 @@ BOOKIDX_CROP_CACHE_BYTES: int = 32 * 1024 * 1024
 #: How many of an image query's first hits ``rerank=true`` checks geometrically (ORB keypoints +
 #: RANSAC, rerank.py) and re-orders; later pages go on in the embedding's order. docs/quality.md:
 #: exact-image Top-1 56 % → 98 % at 100, for 120–305 ms more per query (2 cores). Needs OpenCV
-#: (``pip install 'bookidx[eval]'``). 0 turns re-ranking off: ``rerank=true`` is then a 400 that
-#: says so (as is ``rerank=true`` without OpenCV), and the OpenAPI document leaves it out. The
-#: features of up to 4096 recent candidates stay in memory (about 100 MB per collection).
+#: (``pip install 'bookidx[eval]'``). 0 (or None in ``app.config``) turns re-ranking off:
+#: ``rerank=true`` is then a 400 that says so (as is ``rerank=true`` without OpenCV), and the
+#: OpenAPI document leaves it out. The features of up to 4096 recent candidates stay in memory
+#: (about 100 MB per collection).
 BOOKIDX_RERANK_DEPTH: int = 100
 
 #: Seconds a re-ranked query may spend reading its candidates' pixels (from the index's own
@@ -91,6 +94,13 @@ BOOKIDX_PUBLIC_URL: str | None = None
 _POSITIVE = frozenset({"BOOKIDX_MAX_RESULTS", "BOOKIDX_DEFAULT_LIMIT", "BOOKIDX_MAX_DEPTH", "BOOKIDX_MAX_UPLOAD_BYTES",
                        "BOOKIDX_MAX_UPLOAD_PIXELS", "BOOKIDX_THUMBNAIL_SIZE", "BOOKIDX_RERANK_SECONDS"})
 _NOT_NEGATIVE = frozenset({"BOOKIDX_REFRESH_SECONDS", "BOOKIDX_CROP_CACHE_BYTES", "BOOKIDX_RERANK_DEPTH"})
+
+#: Settings that take a path: an ``os.PathLike`` is taken as its string.
+_PATHS = frozenset({"BOOKIDX_INDEX_PATH"})
+
+#: What None means for settings whose type has no None: the reading code took None as off
+#: (``int(depth or 0)``, ``list(value or ())``) before values were checked, and hosts kept it.
+_NONE_IS = {"BOOKIDX_RERANK_DEPTH": 0, "BOOKIDX_CORS_ORIGINS": (), "BOOKIDX_FETCH_ALLOWLIST": ()}
 
 
 def names() -> list[str]:
@@ -125,6 +135,8 @@ def _hints() -> dict[str, Any]:
 def check(name: str, value: Any) -> Any:
     """``value``, when the setting ``name`` (full name) takes it: its type (a list setting also
     takes a comma-separated string, as environment files give it), a finite number, in range.
+    A path-like value of a path setting comes back as its string, and None where a setting
+    reads None as off (``_NONE_IS``) as that setting's off value.
 
     Raises:
         ConfigError: ``name`` is not a setting, or ``value`` is not one it takes; names the setting.
@@ -133,7 +145,11 @@ def check(name: str, value: Any) -> Any:
     if value is None:
         if optional:
             return value
+        if name in _NONE_IS:
+            return _NONE_IS[name]
         raise ConfigError("None is not allowed here", name)
+    if name in _PATHS and isinstance(value, os.PathLike):
+        value = os.fspath(value)
     if typing.get_origin(base) is tuple:  # BOOKIDX_CORS_ORIGINS
         if isinstance(value, str) or (isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)):
             return value
