@@ -275,6 +275,8 @@ class Fetcher:
             except Transient as t:
                 last = t
                 log.info("%s: %s (attempt %d of %d)", hop, t.reason, attempt + 1, self.retries + 1)
+        if (lookup := failed_lookup(last, host)) is not None:  # no answer through every retry
+            self._unresolved.remember(lookup, exhausted=True)
         raise FetchError(f"{last.reason} (after {attempts(self.retries + 1)})", parameter=url) from last
 
     def _attempt(self, hop: str, url: str, clock: _Clock) -> bytes | _Redirect:
@@ -295,7 +297,7 @@ class Fetcher:
             if lookup is None:
                 raise Transient(f"connection failed: {_why(e)}") from None
             if not lookup.definitive:  # no answer from the name servers: may come next time
-                raise Transient(str(lookup)) from None
+                raise Transient(str(lookup)) from e  # the lookup, for _retrying once retries run out
             self._unresolved.remember(lookup)
             raise FetchError(str(lookup), parameter=url) from lookup.error
         except requests.RequestException as e:  # invalid URL, too many redirects

@@ -12,9 +12,11 @@ Every other code is no answer and is retried with backoff like any connection er
 ``EAI_AGAIN`` ("Temporary failure in name resolution": a resolver's SERVFAIL or timeout, a
 machine briefly offline) clears up, and ``EAI_FAIL`` ("Non-recoverable failure") is a REFUSED,
 FORMERR or NOTIMP from the resolver, which a rate-limiting one (Pi-hole) also sends for a while.
-Remembering those would let one hiccup of a flaky resolver fail every URL of a host for
+Remembering one such failure would let a hiccup of a flaky resolver fail every URL of a host for
 ``unresolved_ttl``: a whole indexing run's crops recorded as failed, or every re-ranked
-candidate of the web app left unchecked.
+candidate of the web app left unchecked. But once one URL's lookups found no answer through all
+its retries (seconds of backoff: a resolver down, a machine offline), the host is remembered
+too, so that its other URLs fail at once instead of each waiting out the same retries.
 
 Behind a proxy (``HTTP(S)_PROXY``) it is the proxy's name that is looked up: a failure names the
 proxy and is never remembered under the URL's host.
@@ -100,9 +102,10 @@ class UnresolvedHosts:
         self._lock = threading.Lock()
         self._failed: dict[str, tuple[float, Lookup]] = {}  # host name: (when, the lookup)
 
-    def remember(self, lookup: Lookup) -> None:
-        """Keep ``lookup`` when it is the name servers' answer about a URL's own host."""
-        if self.ttl and lookup.definitive and not lookup.proxy:
+    def remember(self, lookup: Lookup, *, exhausted: bool = False) -> None:
+        """Keep ``lookup`` when it is the name servers' answer about a URL's own host, or when it
+        got no answer through all of a URL's retries (``exhausted``)."""
+        if self.ttl and (lookup.definitive or exhausted) and not lookup.proxy:
             with self._lock:
                 self._failed[lookup.name] = (self._clock(), lookup)
 
