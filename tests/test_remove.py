@@ -118,6 +118,15 @@ def test_a_reader_opened_before_stops_returning_removed_items_after_refresh(ix):
         reader.close()
 
 
+def test_a_reader_that_never_refreshes_leaves_removed_items_out_with_fewer_hits(ix):
+    # What `bookidx remove --help` says of a server with BOOKIDX_REFRESH_SECONDS=None.
+    with Index.open(ix) as reader:
+        _remove(ix, GONE)
+        found = [h.key for h in reader.search(VECS[3], k=N)]
+        assert len(found) == N - 3 and not {KEYS[i] for i in GONE} & set(found)  # fewer than k
+        assert [h.key for h in reader.text_search("number3")] == []
+
+
 def test_a_reader_between_the_commit_and_the_vector_save_leaves_removed_items_out(ix, caplog):
     reader = Index.open(ix)
     try:

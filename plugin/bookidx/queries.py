@@ -179,7 +179,9 @@ class Queries:
     def _hits(self, found: list[tuple[np.ndarray, np.ndarray]]) -> list[list[Hit]]:
         with self._reading() as con:
             known = meta.regions(con, sorted({int(key) for keys, _ in found for key in keys}))
-        # A key missing from SQLite can only come from a vector file ahead of a lost commit.
+        # A key missing from SQLite is not in the index: removed since the snapshot (a reader
+        # until its next refresh; a writer between remove() and commit()), or from a vector
+        # file ahead of a lost commit. Such a search returns fewer than k hits.
         return [
             [Hit(int(key), float(sim), *known[int(key)]) for key, sim in zip(keys, sims) if int(key) in known]
             for keys, sims in found

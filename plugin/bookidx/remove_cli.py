@@ -1,8 +1,10 @@
 """``bookidx remove``: take items out of an index (removal.py chooses, ``Index.remove`` deletes),
 registered on the main group by importing this module (cli.py).
 
-A running ``bookidx serve`` stops returning the items at its next refresh; a later ``bookidx
-index`` of the same sources indexes them again.
+A running ``bookidx serve`` leaves the items out of its answers at once (hits are checked
+against SQLite, queries.py), but its similarity searches may return fewer hits than asked until
+its next refresh; one with ``BOOKIDX_REFRESH_SECONDS=None`` never refreshes, so restart it. A
+later ``bookidx index`` of the same sources indexes them again.
 """
 
 from __future__ import annotations
@@ -34,8 +36,9 @@ def remove_cmd(index_dir, manifests, sources, ids, missing, allow_all, dry_run):
     --missing takes the vanished files under DIR; several values of one selector are
     alternatives. A value that matches nothing is an error, and then nothing is removed.
 
-    A running `bookidx serve` stops returning the items at its next refresh; `bookidx index`
-    of the same source adds them again.
+    A running `bookidx serve` leaves them out of its answers at once, but may return fewer
+    hits than asked until its next refresh: restart one with BOOKIDX_REFRESH_SECONDS=None,
+    which never refreshes. `bookidx index` of the same source adds them again.
     """
     from .removal import Selection
     from .store import Index
