@@ -237,6 +237,7 @@ class _Reader:
         claimed = tuple(os.path.dirname(path) + os.sep for path in mets)
         images = [p for p in images if not p.startswith(claimed)]
         layouts = [item for item in layouts if not item[0].startswith(claimed)]
+        broken = [item for item in broken if not item[0].startswith(claimed)]  # its METS reports them
         for path, why in broken:
             # A broken p1.xml beside p1.jpg leaves that page out, not indexed whole (see the
             # module docstring); a later run with the file mended adds the right regions.
@@ -298,6 +299,10 @@ class _Reader:
                 page = (Page(image, index, ImageRef(url=image), label=label) if is_url(image)
                         else self.image_page(image, None, index, label))
                 return self.layout(data, entry.alto, kind, replace(page, id=f"{where}#{entry.page_id}"), book)
+            why = unreadable(data, entry.alto)
+            if why is not None:  # left out, as in a folder: a later run with the file mended adds its regions
+                self.say(Problem(entry.alto, "", f"not a source: {why}; skipped, and its page {entry.page_id} with it"))
+                return []
             self.say(Problem(entry.alto, "", f"{kind} document, not ALTO or PAGE; page indexed whole"))
         page = self.image_page(image, self.load(image) if is_url(image) else None, index, label)
         return list(_some(whole_image(replace(page, id=f"{where}#{entry.page_id}"), book=book, source=where)))

@@ -266,6 +266,24 @@ def test_mets_kant_links_tiff_and_alto_one_to_one(corpus):
     assert page.image.path == str(mets.parent / "OCR-D-IMG/INPUT_0017.tif")
 
 
+def test_a_broken_alto_of_a_mets_page_leaves_the_page_out_with_one_problem(corpus, tmp_path):
+    """The review's case: an empty ALTO in a METS folder was reported twice ("not a source:
+    empty file; skipped" and "unknown document, not ALTO or PAGE; page indexed whole") and its
+    page indexed whole; as in a plain folder, it is left out, so a mended file adds its regions."""
+    kant = corpus / "ocrd-assets/kant_aufklaerung_1784/data"
+    for name in ("mets.xml", "OCR-D-IMG/INPUT_0017.tif", "OCR-D-IMG/INPUT_0020.tif", "OCR-D-GT-ALTO/PAGE_0020_ALTO.xml",
+                 "OCR-D-GT-PAGE/PAGE_0017_PAGE.xml", "OCR-D-GT-PAGE/PAGE_0020_PAGE.xml"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).symlink_to(kant / name)
+    (tmp_path / "OCR-D-GT-ALTO/PAGE_0017_ALTO.xml").write_bytes(b"")
+    for spec in (tmp_path, tmp_path / "mets.xml"):
+        regions, problems = run([str(spec)])
+        assert [(p.source, p.message) for p in problems] == [
+            (str(tmp_path / "OCR-D-GT-ALTO/PAGE_0017_ALTO.xml"), "not a source: empty file; skipped, and its page PHYS_0017 with it")]
+        assert [(r.page.id.rsplit("#", 1)[1], r.box) for r in regions] == [
+            ("PHYS_0020", Box(540, 263, 780, 16)), ("PHYS_0020", Box(542, 351, 785, 31))]
+
+
 def test_mets_with_missing_images(corpus):
     regions, problems = run([str(corpus / "lsu-loyola-maroon-1923/19231115-METS.xml")])
     messages = [(p.where, p.message.rsplit("; ", 1)[-1]) for p in problems]
