@@ -9,11 +9,13 @@ case: a folder indexed again from where it was moved, every hit twice.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import multiprocessing
 import os
 import shutil
+import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -285,6 +287,23 @@ def test_each_value_must_match_together_with_the_other_selectors(ix):
             chosen(ids=(KEYS[1], *other), sources=("/other",))
         with pytest.raises(NotFound, match="'/scans' matches nothing together with --id"):
             chosen(ids=tuple(other), sources=("/other", "/scans"))
+
+
+def test_a_dry_run_on_an_older_index_says_the_removal_would_migrate_it(ix):
+    con = sqlite3.connect(ix / "meta.sqlite")
+    con.execute("PRAGMA user_version = 3")  # schema 4 re-folds searched text; the tables are the same
+    con.close()
+    dry = bookidx("remove", "--index", ix, "--id", KEYS[3], "--dry-run")
+    assert dry.exit_code == 1 and dry.output == (
+        f"error: {ix}: index schema 3, this bookidx schema 4: a dry run changes nothing, so it cannot "
+        f"migrate the index as `bookidx remove` without --dry-run does; run `bookidx upgrade {ix}` "
+        "first to see what it would remove\n")
+    with contextlib.closing(sqlite3.connect(ix / "meta.sqlite")) as con:
+        assert con.execute("PRAGMA user_version").fetchone()[0] == 3
+    res = bookidx("remove", "--index", ix, "--id", KEYS[3])
+    assert res.exit_code == 0 and res.stdout == f"removed 1 item from {ix}\n"
+    with Index.open(ix) as idx:  # migrated by the removal, as a reader needs
+        assert len(idx) == N - 1
 
 
 # -- the command line, on real pages ---------------------------------------------------------------

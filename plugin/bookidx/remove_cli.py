@@ -9,6 +9,9 @@ later ``bookidx index`` of the same sources indexes them again.
 
 from __future__ import annotations
 
+import contextlib
+from pathlib import Path
+
 import click
 
 from .cli import _errors, cli
@@ -41,10 +44,9 @@ def remove_cmd(index_dir, manifests, sources, ids, missing, allow_all, dry_run):
     which never refreshes. `bookidx index` of the same source adds them again.
     """
     from .removal import Selection
-    from .store import Index
 
     selection = Selection(tuple(manifests), tuple(sources), tuple(ids), missing, allow_all)  # no selector: an error
-    with Index.open(index_dir, readonly=dry_run) as idx:
+    with _open(index_dir, dry_run) as idx:
         entries = idx.select(selection)
         if not entries:
             click.echo("nothing to remove", err=True)
@@ -59,6 +61,33 @@ def remove_cmd(index_dir, manifests, sources, ids, missing, allow_all, dry_run):
         idx.remove([entry.key for entry in entries])
         idx.commit()
     click.echo(f"removed {_counted(entries)} from {index_dir}")
+
+
+def _open(index_dir: str, dry_run: bool):
+    """The index, as its writer (which migrates an older schema) or, for a dry run, read-only.
+
+    Raises:
+        IndexMismatch: for a dry run, an older schema, saying that the removal itself would
+            migrate it (a dry run writes nothing, so it cannot).
+    """
+    from . import meta
+    from .errors import IndexMismatch
+    from .store import Index
+
+    try:
+        return Index.open(index_dir, readonly=dry_run)
+    except IndexMismatch:
+        if not dry_run:
+            raise
+        with contextlib.closing(meta.connect(Path(index_dir) / meta.DB, readonly=True)) as con:
+            version = meta.schema_version(con)
+        if version >= meta.SCHEMA_VERSION:
+            raise
+        raise IndexMismatch(
+            f"index schema {version}, this bookidx schema {meta.SCHEMA_VERSION}: a dry run changes nothing, so it "
+            "cannot migrate the index as `bookidx remove` without --dry-run does; run "
+            f"`bookidx upgrade {index_dir}` first to see what it would remove", index_dir,
+        ) from None
 
 
 def _counted(entries) -> str:
