@@ -12,23 +12,81 @@ A file named like a source (``.json``, ``.xml``, ``.alto``) that is none is eith
 of document, which a folder may well hold (metadata, annotations) and is passed over, or
 broken (empty, cut short, not JSON or XML at all): :func:`unreadable` says why, with the
 parsers' own messages, so the reader can report it instead of indexing the folder without it.
-A broken layout file still names its page by its stem (:func:`beside`).
+A broken layout file still names its page by its stem (:func:`beside`), and that page is left
+out. :func:`classify` sorts a folder's files so, leaving those under a METS file's folder to it.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from bookidx.errors import SourceError
 
 from .iiif import parse_json
-from .records import IMAGE_EXTENSIONS
-from .sniff import not_a_source
+from .records import IMAGE_EXTENSIONS, Problem, Report
+from .sniff import not_a_source, sniff
 from .xml import parse_xml
+
+LAYOUT_EXTENSIONS = (".xml", ".alto")
 
 _ALTO_FILENAME = re.compile(rb"<(?:\w+:)?fileName>\s*([^<]*?)\s*</", re.S)
 _PAGE_FILENAME = re.compile(rb"imageFilename\s*=\s*[\"']([^\"']*)[\"']")
+
+
+@dataclass(frozen=True)
+class Contents:
+    """A folder's files by what they are, in natural order."""
+
+    mets: tuple[str, ...]
+    #: (path, "alto" or "page", the image file it names) of layouts no METS file claims.
+    layouts: tuple[tuple[str, str, str], ...]
+    #: Images no METS file claims and no broken layout file beside them holds back.
+    images: tuple[str, ...]
+    #: IIIF manifests and collections.
+    iiif: tuple[str, ...]
+
+
+def classify(folder: str, read: Callable[[str], bytes | None], say: Report) -> Contents:
+    """The METS, layout, image and IIIF files under ``folder``. A METS file says which files of
+    its folder (and below) belong together, so those are left to it (it reads them, and reports
+    a broken one, once). Other broken files are reported to ``say``; a broken layout file's page
+    image is left out with it.
+
+    Args:
+        read: a file's bytes, or None when it cannot be read (``read`` has reported why).
+    """
+    images, layouts, mets, iiif, broken = [], [], [], [], []
+    for path in walk(folder):
+        lower = path.lower()
+        if lower.endswith(IMAGE_EXTENSIONS):
+            images.append(path)
+        elif lower.endswith(LAYOUT_EXTENSIONS + (".json",)):
+            data = read(path)
+            if data is None:
+                continue
+            kind = sniff(data, path)
+            if kind in ("alto", "page"):
+                layouts.append((path, kind, named_image(data, kind)))
+            elif kind == "mets":
+                mets.append(path)
+            elif kind.startswith("iiif"):
+                iiif.append(path)
+            elif kind == "unknown" and (why := unreadable(data, path)) is not None:
+                broken.append((path, why))
+    claimed = tuple(os.path.dirname(path) + os.sep for path in mets)
+    images = [p for p in images if not p.startswith(claimed)]
+    layouts = [item for item in layouts if not item[0].startswith(claimed)]
+    for path, why in [item for item in broken if not item[0].startswith(claimed)]:
+        # A broken p1.xml beside p1.jpg leaves that page out, not indexed whole: a later run
+        # with the file mended adds the right regions.
+        held = beside(path, images) if path.lower().endswith(LAYOUT_EXTENSIONS) else []
+        images = [p for p in images if p not in held]
+        say(Problem(path, "", f"not a source: {why}; skipped" + "".join(
+            f", and its page image {os.path.basename(p)} with it" for p in held)))
+    return Contents(tuple(mets), tuple(layouts), tuple(images), tuple(iiif))
 
 
 def named_image(data: bytes, kind: str) -> str:
@@ -56,13 +114,13 @@ def unreadable(data: bytes, path: str) -> str | None:
     return None
 
 
-def beside(path: str, images: list[str]) -> list[str]:
+def beside(path: str, images: Sequence[str]) -> list[str]:
     """The images in the folder of ``path`` with its stem (``p1.xml``: ``p1.jpg``, ``p1.tif``)."""
     stem = os.path.splitext(path)[0].lower()
     return [p for p in images if os.path.splitext(p)[0].lower() == stem]
 
 
-def match_layouts(layouts: list[tuple[str, str, str]], images: list[str]) -> dict[str, str]:
+def match_layouts(layouts: Sequence[tuple[str, str, str]], images: Sequence[str]) -> dict[str, str]:
     """Layout path -> image path for (path, kind, named image) layouts: by the file name the
     layout names, then by the layout's own stem, then by the last number in both names when
     that number is unique among the images and among the layouts of that kind."""

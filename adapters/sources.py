@@ -51,7 +51,7 @@ from bookidx.errors import BookidxError, SourceError
 
 from .ahead import Loader, loaded_ahead
 from .alto import find_image, read_alto
-from .folders import beside, match_layouts, named_image, natural_key, same_stem, unreadable, walk
+from .folders import classify, match_layouts, named_image, natural_key, same_stem, unreadable, walk
 from .iiif import ManifestInfo, read_collection, read_manifest
 from .mets import read_mets
 from .page import read_page
@@ -61,7 +61,6 @@ from .uris import is_http, is_url, read_local, resolve, uri_to_path
 
 MAX_DEPTH = 8  # nesting of collections and lists; real collections are 2-3 deep
 WINDOW = 4  # ALTO files of a manifest loaded at once: the Fetcher's (and IndexConfig's) per_host
-_LAYOUT_EXTENSIONS = (".xml", ".alto")
 
 
 def read_sources(specs: Iterable[str], *, load: Loader | None = None, report: Report | None = None,
@@ -213,47 +212,16 @@ class _Reader:
     def folder(self, folder: str) -> Iterator[Region]:
         """The METS files under a folder, then the ALTO/PAGE files (with their images) and the
         images that no METS file claims, then IIIF documents; broken ones are reported."""
-        images, layouts, mets, others, broken = [], [], [], [], []
-        for path in walk(folder):
-            lower = path.lower()
-            if lower.endswith(IMAGE_EXTENSIONS):
-                images.append(path)
-            elif lower.endswith(_LAYOUT_EXTENSIONS + (".json",)):
-                try:
-                    data = self.load(path)
-                except (BookidxError, OSError) as exc:
-                    self.say(_problem(exc, path))
-                    continue
-                kind = sniff(data, path)
-                if kind in ("alto", "page"):
-                    layouts.append((path, kind, named_image(data, kind)))
-                elif kind == "mets":
-                    mets.append(path)
-                elif kind.startswith("iiif"):
-                    others.append(path)
-                elif kind == "unknown" and (why := unreadable(data, path)) is not None:
-                    broken.append((path, why))
-        # A METS file says which files of its folder (and below) belong together.
-        claimed = tuple(os.path.dirname(path) + os.sep for path in mets)
-        images = [p for p in images if not p.startswith(claimed)]
-        layouts = [item for item in layouts if not item[0].startswith(claimed)]
-        broken = [item for item in broken if not item[0].startswith(claimed)]  # its METS reports them
-        for path, why in broken:
-            # A broken p1.xml beside p1.jpg leaves that page out, not indexed whole (see the
-            # module docstring); a later run with the file mended adds the right regions.
-            held = beside(path, images) if path.lower().endswith(_LAYOUT_EXTENSIONS) else []
-            images = [p for p in images if p not in held]
-            self.say(Problem(path, "", f"not a source: {why}; skipped" + "".join(
-                f", and its page image {os.path.basename(p)} with it" for p in held)))
-        for path in mets:
+        found = classify(folder, self.loaded, self.say)
+        for path in found.mets:
             yield from self.spec(path, 0)
         # One layout per image: ALTO before PAGE when both describe the same scan.
-        layouts.sort(key=lambda item: item[1] != "alto")
-        found = match_layouts(layouts, images)
+        layouts = sorted(found.layouts, key=lambda item: item[1] != "alto")
+        matched = match_layouts(layouts, found.images)
         used: set[str] = set()
-        work = [(natural_key(path), "image", path, "") for path in images if path not in found.values()]
+        work = [(natural_key(path), "image", path, "") for path in found.images if path not in matched.values()]
         for path, kind, _ in layouts:
-            image = found.get(path)
+            image = matched.get(path)
             if image is not None and image in used:
                 self.say(Problem(path, "", f"{image} already has a layout file; skipped"))
                 continue
@@ -261,8 +229,16 @@ class _Reader:
             work.append((natural_key(image or path), kind, path, image))
         for _, kind, path, image in sorted(work, key=lambda item: item[0]):
             yield from self.guarded(lambda: self.folder_item(kind, path, image), path)
-        for path in others:
+        for path in found.iiif:
             yield from self.spec(path, 0)
+
+    def loaded(self, path: str) -> bytes | None:
+        """A folder file's bytes, or None once the reason it cannot be read is reported."""
+        try:
+            return self.load(path)
+        except (BookidxError, OSError) as exc:
+            self.say(_problem(exc, path))
+            return None
 
     def folder_item(self, kind: str, path: str, image: str | None) -> list[Region]:
         if kind == "image":
