@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import logging
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -259,30 +258,8 @@ def _embed_and_write(todo, store, embedder, fetcher, config, summary, progress, 
             summary.failure_samples.append(f"{region.page.image.uri} {region.box.xywh()}: {reason}")
         store.record_failure(region.key, region.page.image.uri, stage, reason)
 
-    # Writing (SQLite rows, the HNSW inserts at commit) runs in a thread of its own while the
-    # next batch is cropped and embedded: on a GPU the two were serial and writing took as long
-    # as embedding (docs/benchmarks.md). One write at a time, in order; the next batch waits for
-    # the one before, so a failed write surfaces one batch later at most and nothing queues.
-    # Its stage time ("write") now overlaps the others instead of adding to them.
-    writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bookidx-write")
-    writing: Future | None = None
-
-    def write(kept: list[Region], vectors: np.ndarray, drops: tuple | None, classes: tuple | None) -> None:
-        nonlocal since_commit
-        t1 = time.perf_counter()
-        store.add(kept, vectors)
-        if classes is not None:
-            store.set_class(*classes)
-        if drops is not None:
-            store.record_drops(*drops)
-        since_commit += len(kept) + (len(drops[0]) if drops else 0)  # drops are work to keep, too
-        if since_commit >= config.commit_every:
-            store.commit()
-            since_commit = 0
-        summary.seconds["write"] += time.perf_counter() - t1
-
     def run_batch() -> None:
-        nonlocal writing
+        nonlocal since_commit
         t0 = time.perf_counter()
         vectors = embedder.embed_arrays(np.stack(batch_arrays))
         regions = list(batch_regions)
@@ -299,48 +276,47 @@ def _embed_and_write(todo, store, embedder, fetcher, config, summary, progress, 
             keep = usable & ~dropped
             for i in np.flatnonzero(dropped):
                 summary.count_filtered(f"class {labels[i]}")
+        t1 = time.perf_counter()
         kept = [r for r, k in zip(regions, keep) if k]
-        classes = drops = None
+        store.add(kept, vectors[keep])
         if classifier is not None:
             if kept:
-                classes = ([r.key for r in kept], [l for l, k in zip(labels, keep) if k], scores[keep].tolist())
+                store.set_class([r.key for r in kept], [l for l, k in zip(labels, keep) if k], scores[keep].tolist())
             out = np.flatnonzero(dropped)
             if len(out):
-                drops = ([regions[i].key for i in out], [labels[i] for i in out], scores[out].tolist(), classifier.digest)
-        summary.seconds["embed"] += time.perf_counter() - t0
-        if writing is not None:
-            writing.result()  # the batch before is written (its error, if any, raised here)
-        writing = writer.submit(write, kept, vectors[keep], drops, classes)
+                keys, out_labels = [regions[i].key for i in out], [labels[i] for i in out]
+                store.record_drops(keys, out_labels, scores[out].tolist(), classifier.digest)
         summary.indexed += len(kept)
+        since_commit += len(regions)  # drops are work to keep, too
+        if since_commit >= config.commit_every:
+            store.commit()
+            since_commit = 0
+        summary.seconds["embed"] += t1 - t0
+        summary.seconds["write"] += time.perf_counter() - t1
         batch_regions.clear()
         batch_arrays.clear()
 
-    try:
-        # Enough work in flight to keep every worker busy while the model runs one batch.
-        window = max(2 * batch_size, 4 * config.workers)
-        jobs = reader.read_many(todo, config.workers, then=embedder.preprocess, window=window)
-        done = 0
-        while True:
-            t0 = time.perf_counter()  # time the model waits for crops: ~0 when decoding keeps up
-            item = next(jobs, None)
-            summary.seconds["crop"] += time.perf_counter() - t0
-            if item is None:
-                break
-            region, result = item
-            done += 1
-            if isinstance(result, BookidxError):
-                record_failure(region, "crop", str(result), not server_trouble(result))
-            else:
-                summary.fetched += 1
-                batch_regions.append(region)
-                batch_arrays.append(result)
-                if len(batch_regions) >= batch_size:
-                    run_batch()
-            if progress:
-                progress("embed", done, total)
-        if batch_regions:
-            run_batch()
-        if writing is not None:
-            writing.result()
-    finally:
-        writer.shutdown(wait=True)  # never leave a write running under store.close() (Ctrl-C)
+    # Enough work in flight to keep every worker busy while the model runs one batch.
+    window = max(2 * batch_size, 4 * config.workers)
+    jobs = reader.read_many(todo, config.workers, then=embedder.preprocess, window=window)
+    done = 0
+    while True:
+        t0 = time.perf_counter()  # time the model waits for crops: ~0 when decoding keeps up
+        item = next(jobs, None)
+        summary.seconds["crop"] += time.perf_counter() - t0
+        if item is None:
+            break
+        region, result = item
+        done += 1
+        if isinstance(result, BookidxError):
+            record_failure(region, "crop", str(result), not server_trouble(result))
+        else:
+            summary.fetched += 1
+            batch_regions.append(region)
+            batch_arrays.append(result)
+            if len(batch_regions) >= batch_size:
+                run_batch()
+        if progress:
+            progress("embed", done, total)
+    if batch_regions:
+        run_batch()
