@@ -266,7 +266,9 @@ def test_a_read_started_near_the_end_of_the_budget_gets_only_what_is_left(stalli
         proc.kill()
         proc.communicate()
     assert proc.returncode == 0 and all(h["inliers"] is None for h in hits)  # nothing could be read: not checked
-    assert held < 1.0, f"the command went on {held:.1f} s after printing its hits"
+    # Before: most of a second budget (about 2 s); 1.5 s leaves room for a loaded machine's
+    # teardown of an interpreter with OpenCV and usearch loaded.
+    assert held < 1.5, f"the command went on {held:.1f} s after printing its hits"
 
 
 def test_the_budget_is_for_reading_candidates_not_loading_the_model(index_dir, regions, chapbooks, tmp_path, monkeypatch):
