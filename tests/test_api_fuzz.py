@@ -11,49 +11,26 @@ item ids, IIIF slugs and canvases exist to be found as well as missed.
 
 from __future__ import annotations
 
-import io
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
-from PIL import Image
 from schemathesis.generation.modes import GenerationMode
 
 from bookidx.embed import load_embedder
 from bookidx.manifests import save_manifest, slug
 from bookidx.web.serve import create_app
-from webindex import IIIF_MANIFEST, build_index, chapbook_regions
+from webindex import IIIF_MANIFEST, build_index, chapbook_regions, image_server
 
 EXAMPLES = 60  # per operation and mode; 300 ran clean too (55 s)
 
 
-class _Images(BaseHTTPRequestHandler):
-    """Any GET is a small gradient PNG (so an allow-listed image_url can be searched by)."""
-
-    def do_GET(self):
-        buf = io.BytesIO()
-        Image.linear_gradient("L").resize((48, 48)).save(buf, "PNG")
-        self.send_response(200)
-        self.send_header("Content-Type", "image/png")
-        self.send_header("Content-Length", str(len(buf.getvalue())))
-        self.end_headers()
-        self.wfile.write(buf.getvalue())
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture(scope="module")
-def image_server():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Images)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+def images_base():
+    with image_server() as base:
+        yield base
 
 
 @pytest.fixture(scope="module")
@@ -76,9 +53,9 @@ def index_path(tmp_path_factory, chapbooks):
 
 
 @pytest.fixture(scope="module")
-def app(index_path, image_server):
+def app(index_path, images_base):
     # image_url is fetched: an allow-listed local server answers any path with an image
-    return create_app(str(index_path), fetch_allowlist=[f"{image_server}/iiif/"])
+    return create_app(str(index_path), fetch_allowlist=[f"{images_base}/iiif/"])
 
 
 @pytest.fixture(scope="module")

@@ -11,19 +11,16 @@ is a 400 naming that parameter.
 from __future__ import annotations
 
 import io
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import jsonschema
 import pytest
 import referencing
 from flask import Flask, Request, request
-from PIL import Image
 from werkzeug.datastructures import ImmutableMultiDict
 
 from bookidx.embed import load_embedder
 from bookidx.web import create_blueprint
-from webindex import build_index, chapbook_regions, crop
+from webindex import build_index, chapbook_regions, crop, image_server
 
 
 class _Noted(ImmutableMultiDict):
@@ -54,29 +51,10 @@ class _NotingRequest(Request):
     parameter_storage_class = _Noted
 
 
-class _Images(BaseHTTPRequestHandler):
-    """Any GET is a small gradient PNG: an allow-listed ``image_url`` that can be searched by."""
-
-    def do_GET(self):
-        buf = io.BytesIO()
-        Image.linear_gradient("L").resize((64, 64)).save(buf, "PNG")
-        self.send_response(200)
-        self.send_header("Content-Type", "image/png")
-        self.send_header("Content-Length", str(len(buf.getvalue())))
-        self.end_headers()
-        self.wfile.write(buf.getvalue())
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture(scope="module")
 def images():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Images)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/iiif/"
-    server.shutdown()
+    with image_server() as base:
+        yield f"{base}/iiif/"
 
 
 @pytest.fixture(scope="module")

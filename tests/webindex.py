@@ -9,7 +9,12 @@ conftest.py (or any other embedder, e.g. a tiny SigLIP for text → image).
 from __future__ import annotations
 
 import csv
+import io
+import threading
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Iterator
 
 from PIL import Image
 
@@ -91,3 +96,32 @@ def build_index(path: Path, chapbooks: Path, embedder: Embedder, regions: list[R
     finally:
         index.close()
     return regions
+
+
+class _Gradient(BaseHTTPRequestHandler):
+    """Any GET is a small gradient PNG: an allow-listed ``image_url`` that can be searched by."""
+
+    def do_GET(self):
+        buf = io.BytesIO()
+        Image.linear_gradient("L").resize((48, 48)).save(buf, "PNG")
+        self.send_response(200)
+        self.send_header("Content-Type", "image/png")
+        self.send_header("Content-Length", str(len(buf.getvalue())))
+        self.end_headers()
+        self.wfile.write(buf.getvalue())
+
+    def log_message(self, *args):
+        pass
+
+
+@contextmanager
+def image_server() -> Iterator[str]:
+    """A server on 127.0.0.1 answering every GET with a small PNG; yields its base URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Gradient)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
