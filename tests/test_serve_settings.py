@@ -52,6 +52,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# For CliRunner, which unsets a variable given as None: the tests' own BOOKIDX_SHARED (or any
+# BOOKIDX_* of the machine) would add serve's "not a setting" warning to the output checked.
+UNSET_BOOKIDX = {name: None for name in os.environ if name.startswith("BOOKIDX_")}
+
+
 def clean_env(**extra: str) -> dict[str, str]:
     """The test process's environment without BOOKIDX_* (BOOKIDX_SHARED may be set), plus ``extra``."""
     return {**{k: v for k, v in os.environ.items() if not k.startswith("BOOKIDX_")}, **extra}
@@ -226,7 +231,7 @@ def test_a_port_in_use_is_a_one_line_error_naming_it(index_dir):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        res = CliRunner().invoke(cli, ["serve", str(index_dir), "--port", str(port)])
+        res = CliRunner().invoke(cli, ["serve", str(index_dir), "--port", str(port)], env=UNSET_BOOKIDX)
     assert res.exit_code == 1, res.output
     assert res.output.strip().splitlines() == [f"error: port: cannot listen on 127.0.0.1:{port}: Address already in use"]
 
@@ -286,7 +291,8 @@ def test_a_trusted_proxy_that_is_no_address_is_a_one_line_error(index_dir):
         taken.listen()
         port = str(taken.getsockname()[1])
         for proxy in ("localhost", "10.0.0.300", "proxy.example.org"):
-            res = CliRunner().invoke(cli, ["serve", str(index_dir), "--port", port, "--trusted-proxy", proxy])
+            res = CliRunner().invoke(cli, ["serve", str(index_dir), "--port", port, "--trusted-proxy", proxy],
+                                    env=UNSET_BOOKIDX)
             assert res.exit_code == 1, res.output
             assert res.output.startswith(f"error: --trusted-proxy: {proxy!r} is not an IP address (nor '*')"), res.output
 

@@ -32,6 +32,7 @@ from PIL import Image, ImageDraw
 
 from bookidx.adapters.records import Book, Box, ImageRef, Page, Region
 from bookidx.embed import load_embedder, normalize, register_embedder
+from bookidx.web.serve import shutdown
 from conftest import PixelEmbedder
 from iiifserver import chapbook_iiif  # noqa: F401  (pytest fixture: zimeon's IIIF server)
 
@@ -257,7 +258,7 @@ def server(collection):
     thread = threading.Thread(target=wsgi.run, daemon=True)
     thread.start()
     yield Server(f"http://127.0.0.1:{wsgi.effective_port}", faults, pages)
-    wsgi.close()
+    shutdown(wsgi)  # from the serving thread's own loop: no socket closed under its select
 
 
 @pytest.fixture(scope="module")
@@ -929,7 +930,7 @@ def serving(blueprint, record_posts: bool = False):
     thread = threading.Thread(target=wsgi.run, daemon=True)
     thread.start()
     yield Server(f"http://127.0.0.1:{wsgi.effective_port}", faults, pages, posted)
-    wsgi.close()
+    shutdown(wsgi)  # from the serving thread's own loop: no socket closed under its select
 
 
 def searches(tab) -> list:
