@@ -62,3 +62,22 @@ def corpus(shared) -> Path:
 @pytest.fixture(scope="session")
 def chapbooks(shared) -> Path:
     return shared / "corpus-images" / "nls-chapbooks-printed-in-scotland"
+
+
+@pytest.fixture(scope="session")
+def regions(chapbooks):
+    """webindex.py's 20 chapbook regions (a module may ask for other ones under this name)."""
+    from webindex import chapbook_regions
+
+    return chapbook_regions(chapbooks)
+
+
+@pytest.fixture(scope="session")
+def pixel_index(tmp_path_factory, chapbooks, regions) -> Path:
+    """Those regions indexed with test-pixels, built once for every module that only reads it."""
+    from bookidx.embed import load_embedder
+    from webindex import build_index
+
+    path = tmp_path_factory.mktemp("pixels") / "idx"
+    build_index(path, chapbooks, load_embedder("test-pixels"), regions)
+    return path

@@ -37,22 +37,14 @@ from webindex import (
     TWIN_A,
     TWIN_B,
     build_index,
-    chapbook_regions,
     crop,
 )
 
 
 @pytest.fixture(scope="module")
-def regions(chapbooks):
-    return chapbook_regions(chapbooks)
-
-
-@pytest.fixture(scope="module")
-def index_dir(tmp_path_factory, chapbooks, regions):
+def index_dir(pixel_index):
     pytest.importorskip("cv2")
-    path = tmp_path_factory.mktemp("cli-rerank") / "idx"
-    build_index(path, chapbooks, load_embedder("test-pixels"), regions)
-    return path
+    return pixel_index
 
 
 def photo(tmp_path, regions, chapbooks, name: str):

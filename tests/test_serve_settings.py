@@ -19,7 +19,6 @@ from pathlib import Path
 import pytest
 import requests
 from bookidx.cli import cli
-from bookidx.embed import load_embedder
 from bookidx.errors import ConfigError
 from bookidx.web import create_blueprint
 from bookidx.web import config
@@ -28,22 +27,10 @@ from bookidx.web.serve import make_server, parse_setting, settings, shutdown
 from bookidx.web.state import normalise_settings
 from click.testing import CliRunner
 from flask import Flask
-from webindex import TWIN_A, TWIN_B, build_index, chapbook_regions
+from webindex import TWIN_A, TWIN_B
 
 PIXELCLI = Path(__file__).with_name("pixelcli.py")
 PROXIED = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "lib.example.org"}
-
-
-@pytest.fixture(scope="module")
-def regions(chapbooks):
-    return chapbook_regions(chapbooks)
-
-
-@pytest.fixture(scope="module")
-def index_dir(tmp_path_factory, chapbooks, regions):
-    path = tmp_path_factory.mktemp("serve-settings") / "idx"
-    build_index(path, chapbooks, load_embedder("test-pixels"), regions)
-    return path
 
 
 def free_port() -> int:
@@ -75,14 +62,14 @@ def wait_for(base: str, proc: subprocess.Popen) -> None:
     raise AssertionError("serve did not answer within 60 s")
 
 
-def test_serve_command_takes_settings_from_the_environment_and_set(index_dir, regions):
+def test_serve_command_takes_settings_from_the_environment_and_set(pixel_index, regions):
     """The review's case: BOOKIDX_FETCH_ALLOWLIST in the environment enables image_url (it was
     ignored: 400 "BOOKIDX_FETCH_ALLOWLIST is empty"), and --set overrides a setting."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = clean_env(BOOKIDX_FETCH_ALLOWLIST=f"https://nowhere.example/, {base}/bookidx/crops/", BOOKIDX_MAX_RESULTS="5")
     proc = subprocess.Popen(
-        [sys.executable, str(PIXELCLI), "serve", str(index_dir), "--port", str(port), "--set", "max_results=3"],
+        [sys.executable, str(PIXELCLI), "serve", str(pixel_index), "--port", str(port), "--set", "max_results=3"],
         env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
     )
     try:
@@ -129,21 +116,21 @@ def test_settings_are_parsed_by_their_types_and_bad_ones_name_the_setting():
         settings({}, ["max_results"])
 
 
-def test_a_bad_setting_is_a_one_line_error_before_serving(index_dir, monkeypatch):
+def test_a_bad_setting_is_a_one_line_error_before_serving(pixel_index, monkeypatch):
     for name in [k for k in os.environ if k.startswith("BOOKIDX_")]:
         monkeypatch.delenv(name)
     with socket.socket() as taken:  # were the setting not checked first, serving would fail here, not hang
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = str(taken.getsockname()[1])
-        res = CliRunner().invoke(cli, ["serve", str(index_dir), "--port", port], env={"BOOKIDX_MAX_RESULTS": "lots"})
+        res = CliRunner().invoke(cli, ["serve", str(pixel_index), "--port", port], env={"BOOKIDX_MAX_RESULTS": "lots"})
         assert res.exit_code == 1 and res.output == "error: BOOKIDX_MAX_RESULTS: 'lots' is not a whole number\n"
-        res = CliRunner().invoke(cli, ["serve", str(index_dir), "--port", port, "--set", "max_resultz=5"])
+        res = CliRunner().invoke(cli, ["serve", str(pixel_index), "--port", port, "--set", "max_resultz=5"])
         assert res.exit_code == 1 and res.output.startswith("error: max_resultz: not a bookidx setting")
         # The review's case: inf seconds started the server, then every re-ranked query was a 500.
-        res = CliRunner().invoke(cli, ["serve", str(index_dir), "--port", port], env={"BOOKIDX_RERANK_SECONDS": "inf"})
+        res = CliRunner().invoke(cli, ["serve", str(pixel_index), "--port", port], env={"BOOKIDX_RERANK_SECONDS": "inf"})
         assert res.exit_code == 1 and res.output == "error: BOOKIDX_RERANK_SECONDS: inf is not a finite number\n"
-        res = CliRunner().invoke(cli, ["serve", str(index_dir), "--port", port, "--set", "max_results=-5"])
+        res = CliRunner().invoke(cli, ["serve", str(pixel_index), "--port", port, "--set", "max_results=-5"])
         assert res.exit_code == 1 and res.output == "error: BOOKIDX_MAX_RESULTS: must be more than 0, not -5\n"
 
 
@@ -152,7 +139,7 @@ NUMBERS = {name: kind(name)[0] for name in names() if kind(name)[0] in (int, flo
 
 
 @pytest.mark.parametrize("name", sorted(NUMBERS))
-def test_every_number_setting_refuses_what_it_cannot_use_at_start_up(name, index_dir):
+def test_every_number_setting_refuses_what_it_cannot_use_at_start_up(name, pixel_index):
     """A value out of range or not finite is refused however it is given: ``--set`` and the
     environment, ``create_blueprint``'s keywords, and a host's ``app.config``, which fails at
     ``register_blueprint`` (before, each was taken and failed per request, or never)."""
@@ -166,21 +153,21 @@ def test_every_number_setting_refuses_what_it_cannot_use_at_start_up(name, index
         value = float(text)
         value = int(value) if NUMBERS[name] is int and value.is_integer() else value  # -1, not -1.0: in range's way
         with pytest.raises(ConfigError) as err:
-            create_blueprint(str(index_dir), **{name.removeprefix("BOOKIDX_").lower(): value})
+            create_blueprint(str(pixel_index), **{name.removeprefix("BOOKIDX_").lower(): value})
         assert err.value.parameter == name, text
         app = Flask(__name__)
         app.config[name] = value
         with pytest.raises(ConfigError) as err:
-            app.register_blueprint(create_blueprint(str(index_dir)))
+            app.register_blueprint(create_blueprint(str(pixel_index)))
         assert err.value.parameter == name, text
     good = 0 if name in ("BOOKIDX_REFRESH_SECONDS", "BOOKIDX_CROP_CACHE_BYTES", "BOOKIDX_RERANK_DEPTH") else 1
     assert settings({}, [f"{name}={good}"])[0] == {name: good}
     app = Flask(__name__)
     app.config[name] = good
-    app.register_blueprint(create_blueprint(str(index_dir), name="ok"))
+    app.register_blueprint(create_blueprint(str(pixel_index), name="ok"))
 
 
-def test_a_host_s_bad_config_fails_at_registration_naming_the_setting(index_dir):
+def test_a_host_s_bad_config_fails_at_registration_naming_the_setting(pixel_index):
     """Any Flask app mounting the blueprint, not only ``bookidx serve``: a wrong type too."""
     for name, value, message in (
         ("BOOKIDX_RERANK_SECONDS", float("inf"), "inf is not a finite number"),
@@ -192,20 +179,20 @@ def test_a_host_s_bad_config_fails_at_registration_naming_the_setting(index_dir)
         app = Flask(__name__)
         app.config[name] = value
         with pytest.raises(ConfigError, match=message) as err:
-            app.register_blueprint(create_blueprint(str(index_dir)))
+            app.register_blueprint(create_blueprint(str(pixel_index)))
         assert err.value.parameter == name
     # What the blueprint's own keywords say wins over the host's config, and is what is checked.
     app = Flask(__name__)
     app.config["BOOKIDX_MAX_RESULTS"] = -1
-    app.register_blueprint(create_blueprint(str(index_dir), max_results=10))
+    app.register_blueprint(create_blueprint(str(pixel_index), max_results=10))
 
 
-def test_host_configs_that_worked_before_values_were_checked_still_serve(index_dir):
+def test_host_configs_that_worked_before_values_were_checked_still_serve(pixel_index):
     """The review's cases: ``BOOKIDX_INDEX_PATH = pathlib.Path(...)`` (a common Flask idiom) and
     ``BOOKIDX_RERANK_DEPTH = None`` (off: the reader took ``int(depth or 0)``) were refused at
     ``register_blueprint`` once values were checked; so were None allow-lists (``value or ()``)."""
     app = Flask(__name__)
-    app.config.update(BOOKIDX_INDEX_PATH=Path(index_dir), BOOKIDX_RERANK_DEPTH=None,
+    app.config.update(BOOKIDX_INDEX_PATH=Path(pixel_index), BOOKIDX_RERANK_DEPTH=None,
                       BOOKIDX_FETCH_ALLOWLIST=None, BOOKIDX_CORS_ORIGINS=None)
     app.register_blueprint(create_blueprint())
     client = app.test_client()
@@ -214,10 +201,10 @@ def test_host_configs_that_worked_before_values_were_checked_still_serve(index_d
     rerank = client.get("/bookidx/openapi.json").get_json()["components"]["parameters"]["rerank"]
     assert rerank["schema"]["const"] is False and "does not re-rank" in rerank["description"]
     # The blueprint's keywords take them too, and keep them as the settings' own types.
-    overrides = normalise_settings({"index_path": Path(index_dir), "rerank_depth": None, "fetch_allowlist": None})
-    assert overrides == {"BOOKIDX_INDEX_PATH": str(index_dir), "BOOKIDX_RERANK_DEPTH": 0, "BOOKIDX_FETCH_ALLOWLIST": ()}
+    overrides = normalise_settings({"index_path": Path(pixel_index), "rerank_depth": None, "fetch_allowlist": None})
+    assert overrides == {"BOOKIDX_INDEX_PATH": str(pixel_index), "BOOKIDX_RERANK_DEPTH": 0, "BOOKIDX_FETCH_ALLOWLIST": ()}
     app = Flask(__name__)
-    app.register_blueprint(create_blueprint(index_path=Path(index_dir), rerank_depth=None))
+    app.register_blueprint(create_blueprint(index_path=Path(pixel_index), rerank_depth=None))
     assert app.test_client().get("/bookidx/api/search", query_string={"q": "ship"}).status_code == 200
 
 
@@ -226,20 +213,20 @@ def test_every_setting_s_default_passes_its_own_check():
         assert check(name, getattr(config, name)) == getattr(config, name), name
 
 
-def test_a_port_in_use_is_a_one_line_error_naming_it(index_dir):
+def test_a_port_in_use_is_a_one_line_error_naming_it(pixel_index):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        res = CliRunner().invoke(cli, ["serve", str(index_dir), "--port", str(port)], env=UNSET_BOOKIDX)
+        res = CliRunner().invoke(cli, ["serve", str(pixel_index), "--port", str(port)], env=UNSET_BOOKIDX)
     assert res.exit_code == 1, res.output
     assert res.output.strip().splitlines() == [f"error: port: cannot listen on 127.0.0.1:{port}: Address already in use"]
 
 
-def links_seen(index_dir, headers: dict[str, str], **options) -> tuple[str, dict]:
+def links_seen(pixel_index, headers: dict[str, str], **options) -> tuple[str, dict]:
     """The base URL of a waitress server started with ``options``, and the first hit of a
     keyword search asked with ``headers`` (as a reverse proxy would pass them on)."""
-    server = make_server(str(index_dir), "127.0.0.1", 0, threads=2, **options)
+    server = make_server(str(pixel_index), "127.0.0.1", 0, threads=2, **options)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
@@ -252,19 +239,19 @@ def links_seen(index_dir, headers: dict[str, str], **options) -> tuple[str, dict
         thread.join(5)
 
 
-def test_a_trusted_proxy_makes_https_links_on_its_host(index_dir):
-    _, hit = links_seen(index_dir, PROXIED, trusted_proxy="127.0.0.1")
+def test_a_trusted_proxy_makes_https_links_on_its_host(pixel_index):
+    _, hit = links_seen(pixel_index, PROXIED, trusted_proxy="127.0.0.1")
     for url in (hit["thumbnail"], hit["links"]["self"], hit["links"]["similar"]):
         assert url.startswith("https://lib.example.org/bookidx/"), url
 
 
-def test_proxy_headers_from_anyone_else_are_ignored(index_dir):
+def test_proxy_headers_from_anyone_else_are_ignored(pixel_index):
     for options in ({}, {"trusted_proxy": "192.0.2.7"}):  # no proxy trusted, or another one
-        base, hit = links_seen(index_dir, PROXIED, **options)
+        base, hit = links_seen(pixel_index, PROXIED, **options)
         assert hit["links"]["self"].startswith(base + "/bookidx/"), (options, hit["links"])
 
 
-def test_a_trusted_proxy_written_another_way_is_still_trusted(index_dir):
+def test_a_trusted_proxy_written_another_way_is_still_trusted(pixel_index):
     """Waitress compares the address as a string with the peer's: ``0:0:0:0:0:0:0:1`` never
     matched ``::1``, so links silently stayed http on the internal host."""
     try:
@@ -272,7 +259,7 @@ def test_a_trusted_proxy_written_another_way_is_still_trusted(index_dir):
             probe.bind(("::1", 0))
     except OSError:
         pytest.skip("no IPv6 loopback here")
-    server = make_server(str(index_dir), "::1", 0, threads=2, trusted_proxy="0:0:0:0:0:0:0:1")
+    server = make_server(str(pixel_index), "::1", 0, threads=2, trusted_proxy="0:0:0:0:0:0:0:1")
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
@@ -284,25 +271,25 @@ def test_a_trusted_proxy_written_another_way_is_still_trusted(index_dir):
         thread.join(5)
 
 
-def test_a_trusted_proxy_that_is_no_address_is_a_one_line_error(index_dir):
+def test_a_trusted_proxy_that_is_no_address_is_a_one_line_error(pixel_index):
     """``localhost`` was taken and never matched a peer (waitress compares addresses as strings)."""
     with socket.socket() as taken:  # were the address not checked first, serving would fail here, not hang
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = str(taken.getsockname()[1])
         for proxy in ("localhost", "10.0.0.300", "proxy.example.org"):
-            res = CliRunner().invoke(cli, ["serve", str(index_dir), "--port", port, "--trusted-proxy", proxy],
+            res = CliRunner().invoke(cli, ["serve", str(pixel_index), "--port", port, "--trusted-proxy", proxy],
                                     env=UNSET_BOOKIDX)
             assert res.exit_code == 1, res.output
             assert res.output.startswith(f"error: --trusted-proxy: {proxy!r} is not an IP address (nor '*')"), res.output
 
 
 @pytest.mark.parametrize("host, warned", [("0.0.0.0", True), ("127.0.0.1", False)])
-def test_trusting_any_proxy_on_a_public_interface_is_warned_about(index_dir, host, warned):
+def test_trusting_any_proxy_on_a_public_interface_is_warned_about(pixel_index, host, warned):
     """With ``*``, any client that reaches the server can choose the host of its links."""
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, str(PIXELCLI), "serve", str(index_dir), "--host", host, "--port", str(port), "--trusted-proxy", "*"],
+        [sys.executable, str(PIXELCLI), "serve", str(pixel_index), "--host", host, "--port", str(port), "--trusted-proxy", "*"],
         env=clean_env(), stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
     )
     try:

@@ -27,21 +27,9 @@ from bookidx.errors import ConfigError
 from bookidx.store import Index
 from bookidx.web import create_blueprint
 from bookidx.web.images import allowed
-from webindex import HORSE, SHIP, TWIN_A, TWIN_B, build_index, chapbook_regions, crop
+from webindex import HORSE, SHIP, TWIN_A, TWIN_B, build_index, crop
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="session")
-def regions(chapbooks):
-    return chapbook_regions(chapbooks)
-
-
-@pytest.fixture(scope="session")
-def pixel_index(tmp_path_factory, chapbooks, regions):
-    path = tmp_path_factory.mktemp("pixels") / "idx"
-    build_index(path, chapbooks, load_embedder("test-pixels"), regions)
-    return path
 
 
 @pytest.fixture(scope="session")

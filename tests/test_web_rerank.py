@@ -25,7 +25,7 @@ from bookidx.store import Hit
 from bookidx.web import create_blueprint
 from flask import Flask
 from PIL import Image
-from webindex import IIIF_SERVICE, TWIN_A, TWIN_B, build_index, chapbook_regions, crop
+from webindex import IIIF_SERVICE, TWIN_A, TWIN_B, crop
 
 #: Strong but within the protocol's bounds: 5-14 % cut per side, 8° turn, 15 % narrower, 10 % taller.
 DISTORTION = Distortion(0.1, 0.12, 0.05, 0.14, angle=-8.0, scale_x=0.85, scale_y=1.1)
@@ -36,33 +36,21 @@ SEVENTH = "106034987.3.jpg"
 
 
 @pytest.fixture(scope="module")
-def regions(chapbooks):
-    return chapbook_regions(chapbooks)
-
-
-@pytest.fixture(scope="module")
-def index_dir(tmp_path_factory, chapbooks, regions):
-    path = tmp_path_factory.mktemp("rerank") / "idx"
-    build_index(path, chapbooks, load_embedder("test-pixels"), regions)
-    return path
-
-
-@pytest.fixture(scope="module")
 def cv2():
     return pytest.importorskip("cv2")
 
 
-def make_app(index_dir, **config) -> Flask:
+def make_app(pixel_index, **config) -> Flask:
     app = Flask(__name__)
     app.config["TESTING"] = True
-    app.register_blueprint(create_blueprint(str(index_dir), **config))
+    app.register_blueprint(create_blueprint(str(pixel_index), **config))
     return app
 
 
 @pytest.fixture(scope="module")
-def client(index_dir, cv2):
+def client(pixel_index, cv2):
     """One app for the module, as a server is: its re-ranker's cache warms up across tests."""
-    return make_app(index_dir).test_client()
+    return make_app(pixel_index).test_client()
 
 
 def key_of(regions, name: str) -> str:
@@ -107,10 +95,10 @@ def files(folder) -> dict[str, tuple[int, int]]:
     return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*")}
 
 
-def test_rerank_puts_the_true_woodcut_first_and_says_how_sure(client, index_dir, regions, chapbooks):
+def test_rerank_puts_the_true_woodcut_first_and_says_how_sure(client, pixel_index, regions, chapbooks):
     jpeg, true = query_jpeg(regions, chapbooks, FAR), key_of(regions, FAR)
     plain = post(client, jpeg, "limit=22").get_json()
-    before = files(index_dir)  # after the index was opened (SQLite's -wal and -shm files)
+    before = files(pixel_index)  # after the index was opened (SQLite's -wal and -shm files)
     assert [h["id"] for h in plain["hits"]].index(true) == 21  # the embedding alone: last of 22
     assert all(h["inliers"] is None for h in plain["hits"])
 
@@ -124,7 +112,7 @@ def test_rerank_puts_the_true_woodcut_first_and_says_how_sure(client, index_dir,
     assert body["mode"] == "vector" and body["query"] == {"rerank": "true"} and body["more"] is True
     # Scores stay the embedding's: re-ranking re-orders, it does not re-score.
     assert first["score"] == next(h["score"] for h in plain["hits"] if h["id"] == true)
-    assert files(index_dir) == before  # no fetch cache or anything else written into the index
+    assert files(pixel_index) == before  # no fetch cache or anything else written into the index
 
 
 def test_unverified_hits_keep_the_embedding_order_and_unreadable_ones_are_not_checked(client, regions, chapbooks):
@@ -138,7 +126,7 @@ def test_unverified_hits_keep_the_embedding_order_and_unreadable_ones_are_not_ch
     assert all(isinstance(h["inliers"], int) for h in hits if h not in unreadable)
 
 
-def test_pages_of_a_reranked_search_are_slices_of_one_ranking(client, index_dir, regions, chapbooks):
+def test_pages_of_a_reranked_search_are_slices_of_one_ranking(client, pixel_index, regions, chapbooks):
     jpeg = query_jpeg(regions, chapbooks, FAR)
     whole = ids(post(client, jpeg, "limit=9&rerank=true"))
     pages = [ids(post(client, jpeg, f"limit=3&page={n}&rerank=true")) for n in (1, 2, 3)]
@@ -146,7 +134,7 @@ def test_pages_of_a_reranked_search_are_slices_of_one_ranking(client, index_dir,
     # Pages that end past the depth check no more hits than the first page did, so the ranking
     # is the same on every page: the woodcut the model ranks 7th stays 7th, unchecked, when only
     # 5 are checked (checking each page down to its end would move it first on page 3 only).
-    shallow = make_app(index_dir, rerank_depth=5).test_client()
+    shallow = make_app(pixel_index, rerank_depth=5).test_client()
     jpeg = query_jpeg(regions, chapbooks, SEVENTH)
     whole = post(shallow, jpeg, "limit=9&rerank=true").get_json()["hits"]
     pages = [ids(post(shallow, jpeg, f"limit=3&page={n}&rerank=true")) for n in (1, 2, 3)]
@@ -154,8 +142,8 @@ def test_pages_of_a_reranked_search_are_slices_of_one_ranking(client, index_dir,
     assert whole[6]["id"] == key_of(regions, SEVENTH) and whole[6]["inliers"] is None
 
 
-def test_only_the_first_depth_hits_are_checked(index_dir, cv2, regions, chapbooks):
-    client = make_app(index_dir, rerank_depth=5).test_client()
+def test_only_the_first_depth_hits_are_checked(pixel_index, cv2, regions, chapbooks):
+    client = make_app(pixel_index, rerank_depth=5).test_client()
     jpeg, true = query_jpeg(regions, chapbooks, FAR), key_of(regions, FAR)
     hits = post(client, jpeg, "limit=22&rerank=true").get_json()["hits"]
     # Ranked 22nd by the embedding, so past the depth: not checked, not moved.
@@ -174,7 +162,7 @@ def test_collapse_keeps_the_verified_member_of_a_group(client, regions, chapbook
     assert found[0] == a and b not in found and len(found) == 4
 
 
-def test_a_collapsed_page_within_the_depth_checks_the_candidates_once(index_dir, regions, chapbooks):
+def test_a_collapsed_page_within_the_depth_checks_the_candidates_once(pixel_index, regions, chapbooks):
     # 22 items (21 groups), depth 100: the first read covers everything, so collapsing must not
     # read again though the page (22) is not full
     # (each read would re-check every candidate and spend the query's budget again).
@@ -193,7 +181,7 @@ def test_a_collapsed_page_within_the_depth_checks_the_candidates_once(index_dir,
     from bookidx.store import Index
 
     photo = Image.open(io.BytesIO(query_jpeg(regions, chapbooks, TWIN_A)))
-    with Fetcher(retries=0) as fetcher, Index.open(index_dir) as idx:
+    with Fetcher(retries=0) as fetcher, Index.open(pixel_index) as idx:
         reranker = Counting(CropReader(fetcher, max_side=384), depth=100)
         checked = search(idx, Query(image=photo, limit=22, collapse=True), load_embedder("test-pixels"), reranker)
     assert calls == [22] and checked[0].hit.key == int(key_of(regions, TWIN_A))
@@ -229,8 +217,8 @@ def photo_server(regions, chapbooks):
     server.server_close()
 
 
-def test_rerank_an_image_url_with_a_next_link_and_one_fetch(index_dir, cv2, regions, photo_server):
-    client = make_app(index_dir, fetch_allowlist=[photo_server]).test_client()
+def test_rerank_an_image_url_with_a_next_link_and_one_fetch(pixel_index, cv2, regions, photo_server):
+    client = make_app(pixel_index, fetch_allowlist=[photo_server]).test_client()
     answer = client.get(f"/bookidx/api/search?image_url={photo_server}q.jpg&rerank=true&limit=2")
     body = answer.get_json()
     assert answer.status_code == 200, body
@@ -262,8 +250,8 @@ def test_rerank_without_a_query_image_is_a_400_naming_it(client, regions):
     assert client.get("/bookidx/api/search?q=ship&mode=keyword&rerank=false").status_code == 200
 
 
-def test_depth_zero_turns_rerank_off_with_a_400_that_says_so(index_dir, regions, chapbooks):
-    client = make_app(index_dir, BOOKIDX_RERANK_DEPTH=0).test_client()
+def test_depth_zero_turns_rerank_off_with_a_400_that_says_so(pixel_index, regions, chapbooks):
+    client = make_app(pixel_index, BOOKIDX_RERANK_DEPTH=0).test_client()
     jpeg = query_jpeg(regions, chapbooks, FAR)
     answer = post(client, jpeg, "rerank=true")
     assert answer.status_code == 400 and answer.get_json()["parameter"] == "rerank"
@@ -274,9 +262,9 @@ def test_depth_zero_turns_rerank_off_with_a_400_that_says_so(index_dir, regions,
         assert rerank["schema"]["const"] is False and "BOOKIDX_RERANK_DEPTH is 0" in rerank["description"]
 
 
-def test_without_opencv_rerank_is_a_clear_400_and_the_rest_works(index_dir, regions, chapbooks, monkeypatch):
+def test_without_opencv_rerank_is_a_clear_400_and_the_rest_works(pixel_index, regions, chapbooks, monkeypatch):
     monkeypatch.setitem(sys.modules, "cv2", None)  # `import cv2` now fails, as on a server without it
-    client = make_app(index_dir).test_client()
+    client = make_app(pixel_index).test_client()
     jpeg = query_jpeg(regions, chapbooks, FAR)
     answer = post(client, jpeg, "rerank=true")
     assert answer.status_code == 400 and answer.get_json()["parameter"] == "rerank"
@@ -289,7 +277,7 @@ def test_without_opencv_rerank_is_a_clear_400_and_the_rest_works(index_dir, regi
 # -- one re-ranker per collection, shared by threads -------------------------------------------
 
 
-def test_concurrent_reranked_searches_share_one_reranker_and_agree(index_dir, cv2, regions, chapbooks, monkeypatch):
+def test_concurrent_reranked_searches_share_one_reranker_and_agree(pixel_index, cv2, regions, chapbooks, monkeypatch):
     import bookidx.rerank
 
     built = []
@@ -302,7 +290,7 @@ def test_concurrent_reranked_searches_share_one_reranker_and_agree(index_dir, cv
     monkeypatch.setattr(bookidx.rerank, "Reranker", Counted)
     names = [FAR, TWIN_A, "106034987.3.jpg", "107119319.3.jpg"]
     jpegs = {name: query_jpeg(regions, chapbooks, name) for name in names}
-    app = make_app(index_dir)
+    app = make_app(pixel_index)
     results: dict[str, list[list[str]]] = {name: [] for name in names}
     start = threading.Barrier(len(names))
 

@@ -15,33 +15,20 @@ import pytest
 import requests
 from PIL import Image
 
-from bookidx.embed import load_embedder
 from bookidx.errors import ConfigError
 from bookidx.web.serve import make_server, shutdown
-from webindex import SHIP, TWIN_A, TWIN_B, build_index, chapbook_regions, crop
+from webindex import SHIP, TWIN_A, TWIN_B, crop
 
 
 @pytest.fixture(scope="module")
-def regions(chapbooks):
-    return chapbook_regions(chapbooks)
-
-
-@pytest.fixture(scope="module")
-def index_dir(tmp_path_factory, chapbooks, regions):
-    path = tmp_path_factory.mktemp("served") / "idx"
-    build_index(path, chapbooks, load_embedder("test-pixels"), regions)
-    return path
-
-
-@pytest.fixture(scope="module")
-def served(index_dir):
+def served(pixel_index):
     """A server whose fetch allow-list is its own crops, so image_url can be tried for real."""
     with socket.socket() as s:  # a free port, so the allow-list can name it before binding
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     base = f"http://127.0.0.1:{port}"
     server = make_server(
-        str(index_dir), "127.0.0.1", port, threads=6, max_upload_bytes=200_000,
+        str(pixel_index), "127.0.0.1", port, threads=6, max_upload_bytes=200_000,
         fetch_allowlist=[f"{base}/bookidx/crops/"],
     )
     thread = threading.Thread(target=server.run, daemon=True)
