@@ -439,6 +439,16 @@ def test_a_resolver_that_keeps_failing_is_named_after_the_retries_then_remembere
         assert (f.stats.retries, dns.lookups) == (2, ["flaky.test"] * 3)
 
 
+def test_a_host_with_a_port_is_remembered_by_its_name(dns):
+    # The memory is checked by host name: one kept under "name:port" was never found again.
+    dns.script("ported.test", socket.EAI_AGAIN)
+    with fast(retries=0) as f:
+        for path in ("/a", "/b"):
+            with pytest.raises(FetchError, match="cannot resolve host ported.test"):
+                f.get(f"http://ported.test:8080{path}")
+        assert dns.lookups == ["ported.test"]
+
+
 def test_a_proxy_that_does_not_resolve_is_named_and_not_held_against_the_host(server, dns, no_proxy, monkeypatch):
     url = server.script("/a", ("ok",))
     monkeypatch.setenv("HTTP_PROXY", "http://proxy.invalid:3128")

@@ -247,8 +247,8 @@ class Fetcher:
     def _retrying(self, hop: str, url: str, clock: _Clock) -> bytes | _Redirect:
         """One hop, retried while it fails transiently and the deadline allows."""
         parts = urlsplit(hop)
-        host = parts.netloc.lower()
-        self._unresolved.check(parts.hostname or hop, url)
+        host, name = parts.netloc.lower(), parts.hostname or hop  # slots per host:port; names looked up
+        self._unresolved.check(name, url)
         # Giving up on a transient failure raises from it: fetchretry.server_trouble reads that.
         last = Transient("")
         for attempt in range(self.retries + 1):
@@ -275,7 +275,7 @@ class Fetcher:
             except Transient as t:
                 last = t
                 log.info("%s: %s (attempt %d of %d)", hop, t.reason, attempt + 1, self.retries + 1)
-        if (lookup := failed_lookup(last, host)) is not None:  # no answer through every retry
+        if (lookup := failed_lookup(last, name)) is not None:  # no answer through every retry
             self._unresolved.remember(lookup, exhausted=True)
         raise FetchError(f"{last.reason} (after {attempts(self.retries + 1)})", parameter=url) from last
 
