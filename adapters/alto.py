@@ -20,7 +20,7 @@ Bad coordinates (non-numeric such as ``HEIGHT="1999;x_wconf"``, negative sizes, 
 2**31 pixels once scaled) skip that block with a :class:`Problem` naming the line and attribute;
 they never fail the file. No :class:`RegionFilter` is applied: callers count what they filter.
 A page without picture blocks is no problem (most pages have none), so it is only logged, at
-INFO (``bookidx -v``), naming the other ``ComposedBlock`` types it has: docWORKS marks
+DEBUG (``bookidx -vv``), naming the other ``ComposedBlock`` types it has: docWORKS marks
 newspaper advertisements ``TYPE="Advertisement"``, and those are text (LSU 1923: the OCR'd
 words of the ad), not pictures, unless they hold an ``Illustration`` of their own.
 """

@@ -37,7 +37,7 @@ from .adapters.iiif import ManifestInfo, parse_json, read_manifest
 from .adapters.records import Box, Region, non_negative_int
 from .adapters.uris import is_http
 from .apiroot import api_root, similar_link
-from .errors import BadRequest, NotFound, SourceError
+from .errors import NotFound, SourceError
 from .manifests import load_manifest, slug
 
 PRESENTATION3 = "http://iiif.io/api/presentation/3/context.json"

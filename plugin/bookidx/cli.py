@@ -255,12 +255,11 @@ def serve_cmd(index_dir, host, port, threads, cors_origins, device, assignments,
     config, notes = settings(os.environ, assignments)  # first: a bad setting fails before the index is opened
     for note in notes:
         click.echo(f"warning: {note}", err=True)
-    if cors_origins:
-        config["BOOKIDX_CORS_ORIGINS"] = tuple(cors_origins)
     if device:
         config["BOOKIDX_DEVICE"] = device
     Index.open(index_dir).close()  # fail now, with a clear message, not on the first request
-    serve(index_dir, host=host, port=port, threads=threads, trusted_proxy=trusted_proxy, **config)
+    serve(index_dir, host=host, port=port, threads=threads, cors_origins=cors_origins, trusted_proxy=trusted_proxy,
+          **config)
 
 
 @cli.command("annotate")

@@ -155,7 +155,6 @@ class Fetcher:
             raise ValueError("per_host must be at least 1")
         if deadline is not None and deadline < 0:
             raise ValueError(f"deadline must be 0 (none) or more seconds, not {deadline}")
-        self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self._cache = DiskCache(cache_dir, cache_max_bytes) if cache_dir is not None else None
         self.per_host = per_host
         self.timeout = (min(connect_timeout, timeout), timeout)

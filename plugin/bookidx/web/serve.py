@@ -35,8 +35,6 @@ from .state import normalise_settings
 #: client's address, and the scheme, host and port the client asked for, which links are built on.
 PROXY_HEADERS = frozenset({"x-forwarded-for", "x-forwarded-host", "x-forwarded-port", "x-forwarded-proto"})
 
-_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
-
 
 def settings(environ: Mapping[str, str], assignments: Iterable[str] = ()) -> tuple[dict[str, Any], list[str]]:
     """``BOOKIDX_*`` settings from environment variables, then ``NAME=VALUE`` assignments
@@ -73,7 +71,7 @@ def settings(environ: Mapping[str, str], assignments: Iterable[str] = ()) -> tup
 
 def parse_setting(name: str, text: str) -> Any:
     """``text`` as a value of the setting ``name`` (web/config.py gives the type): lists are
-    comma-separated, whole numbers and decimals as Python writes them, booleans true/false,
+    comma-separated, whole numbers and decimals as Python writes them (no setting is a boolean),
     and an empty value or ``none`` is None where the setting may be None. The value then goes
     through the blueprint's own check (web/config.py's ``check``: finite, in range).
 
@@ -91,14 +89,12 @@ def parse_setting(name: str, text: str) -> Any:
         return tuple(part.strip() for part in text.split(",") if part.strip())
     if base is str:
         return text
-    if base is bool and text.lower() in _TRUE + _FALSE:
-        return text.lower() in _TRUE
     if base in (int, float):
         try:
             return defaults.check(full, base(text))
         except ValueError:
             pass
-    what = {int: "a whole number", float: "a number", bool: "true or false"}.get(base, getattr(base, "__name__", str(base)))
+    what = {int: "a whole number", float: "a number"}.get(base, getattr(base, "__name__", str(base)))
     raise ConfigError(f"{text!r} is not {what}" + (" or none" if optional else ""), full)
 
 
