@@ -91,8 +91,9 @@ def select(con: sqlite3.Connection, selection: Selection) -> list[Entry]:
     try:
         n_items = con.execute("SELECT count(*) FROM items").fetchone()[0]
         chosen, used = [], {"manifest": set(), "source": set(), "id": set()}
+        prefixes = {source: _Prefix.of(source) for source in selection.sources}
         for row in _rows(con, selection):
-            matched, taken = _matches(row, selection)
+            matched, taken = _matches(row, selection, prefixes)
             if taken:
                 chosen.append(row.entry)
             for name, value in matched:
@@ -147,7 +148,7 @@ def _rows(con: sqlite3.Connection, selection: Selection) -> Iterator[_Row]:
             yield _Row(Entry(key, "dropped", f"left out as {cls}", ""))
 
 
-def _matches(row: _Row, selection: Selection) -> tuple[list[tuple[str, object]], bool]:
+def _matches(row: _Row, selection: Selection, prefixes: dict[str, _Prefix]) -> tuple[list[tuple[str, object]], bool]:
     """The manifest, id and source values that match ``row`` where the other two selectors
     (those given) take it too, and whether every selector given takes it.
 
@@ -157,7 +158,7 @@ def _matches(row: _Row, selection: Selection) -> tuple[list[tuple[str, object]],
     found = {
         "manifest": [m for m in selection.manifests if m in row.manifests],
         "id": [k for k in selection.ids if k == row.entry.key],
-        "source": [s for s in selection.sources if any(_under(place, s) for place in row.places)],
+        "source": [s for s in selection.sources if any(prefixes[s].takes(place) for place in row.places)],
     }
     given = {"manifest": selection.manifests, "id": selection.ids, "source": selection.sources}
     matched = [(name, value) for name, values in found.items()
@@ -168,16 +169,30 @@ def _matches(row: _Row, selection: Selection) -> tuple[list[tuple[str, object]],
     return matched, taken
 
 
-def _under(place: str, prefix: str) -> bool:
-    """Whether ``place`` (a path or URL an entry records) is ``prefix`` or below it."""
-    if is_url(prefix) and not prefix.lower().startswith("file:"):
-        # Whole path segments, as for folders: .../iiif/1 takes .../iiif/1/full/... and
-        # .../iiif/1?page=2, not .../iiif/10.
-        return place.startswith(prefix) and (
-            len(place) == len(prefix) or prefix.endswith("/") or place[len(prefix)] in "/?#")
-    if is_url(place):
-        return False
-    path, place = uri_to_path(prefix), os.path.normpath(place)
-    # Recorded paths are absolute (images) or as given to `bookidx index` (sources).
-    return any(place == p or place.startswith(p.rstrip(os.sep) + os.sep)
-               for p in {os.path.normpath(path), os.path.abspath(path)})
+@dataclass(frozen=True)
+class _Prefix:
+    """A ``--source`` value in the forms places are compared with, worked out once per removal
+    rather than once per entry and place."""
+
+    url: str | None  # an http(s) URL: matched by whole path segments
+    paths: tuple[str, ...] = ()  # otherwise the local path, normalised and absolute
+
+    @classmethod
+    def of(cls, prefix: str) -> "_Prefix":
+        if is_url(prefix) and not prefix.lower().startswith("file:"):
+            return cls(prefix)
+        path = uri_to_path(prefix)
+        # Recorded paths are absolute (images) or as given to `bookidx index` (sources).
+        return cls(None, tuple({os.path.normpath(path), os.path.abspath(path)}))
+
+    def takes(self, place: str) -> bool:
+        """Whether ``place`` (a path or URL an entry records) is this prefix or below it."""
+        if self.url is not None:
+            # Whole path segments, as for folders: .../iiif/1 takes .../iiif/1/full/... and
+            # .../iiif/1?page=2, not .../iiif/10.
+            p = self.url
+            return place.startswith(p) and (len(place) == len(p) or p.endswith("/") or place[len(p)] in "/?#")
+        if is_url(place):
+            return False
+        place = os.path.normpath(place)
+        return any(place == p or place.startswith(p.rstrip(os.sep) + os.sep) for p in self.paths)
