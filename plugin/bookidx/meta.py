@@ -6,10 +6,11 @@ the region as JSON, the columns filters need, and its vector as a blob, so the u
 (store.py) can always be rebuilt from it. Keyword search is an FTS5 *external content* table
 over ``items`` (caption, context, book title), kept in step by triggers (SQLite FTS5 §4.4.3,
 https://www.sqlite.org/fts5.html#external_content_tables); fts.py makes the MATCH expression
-from typed text (its names stay importable from here). ``PRAGMA user_version`` holds the schema
-version; ``_MIGRATIONS`` upgrades older files one version at a time (schema 2 added ``grp``, the
-near-duplicate group an item belongs to: dedup.py; schema 3 the ``dropped`` table; schema 4
-re-folds the searched text of items indexed before fts.searchable folded the older umlaut).
+from typed text, filters.py the WHERE of filtered searches (both stay importable from here).
+``PRAGMA user_version`` holds the schema version; ``_MIGRATIONS`` upgrades older files one
+version at a time (schema 2 added ``grp``, the near-duplicate group an item belongs to:
+dedup.py; schema 3 the ``dropped`` table; schema 4 re-folds the searched text of items indexed
+before fts.searchable folded the older umlaut).
 
 ``failures`` and ``dropped`` hold items that are not in ``items``, so that later runs know
 them: a failure is retried by every run; an item left out by class (``--drop-class``,
@@ -27,18 +28,18 @@ lets readers read while the writer commits (https://www.sqlite.org/wal.html).
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 import time
-from dataclasses import dataclass
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 from urllib.parse import quote
 
 import numpy as np
 
 from .adapters.records import Region
 from .errors import BadRequest, IndexMismatch
+from .filters import Filters, year_of  # noqa: F401 (read as meta.* too)
 from .fts import BM25_WEIGHTS, MAX_QUERY_TERMS, fts_query, searchable  # noqa: F401 (read as meta.* too)
 
 SCHEMA_VERSION = 4
@@ -154,73 +155,6 @@ ON CONFLICT(key) DO UPDATE SET
 """
 
 
-@dataclass(frozen=True)
-class Filters:
-    """Constraints on search results, all optional and AND-ed.
-
-    ``manifest`` matches a region's IIIF manifest id or its book id. ``date_from``/``date_to``
-    are inclusive years compared with the first year in ``Book.date``; regions without a
-    readable year are left out when either is set. ``group`` keeps the members of one
-    near-duplicate group (dedup.py).
-    """
-
-    manifest: str | None = None
-    book: str | None = None
-    canvas: str | None = None
-    kinds: tuple[str, ...] = ()
-    classes: tuple[str, ...] = ()
-    date_from: int | None = None
-    date_to: int | None = None
-    group: int | None = None
-
-    def __post_init__(self) -> None:
-        # A bare string would otherwise be read as a tuple of its letters.
-        for name in ("kinds", "classes"):
-            value = getattr(self, name)
-            object.__setattr__(self, name, (value,) if isinstance(value, str) else tuple(value))
-        if self.date_from is not None and self.date_to is not None and self.date_from > self.date_to:
-            raise BadRequest(f"date_from {self.date_from} is after date_to {self.date_to}", "date_from")
-
-    @property
-    def empty(self) -> bool:
-        return self == Filters()
-
-    def sql(self) -> tuple[str, list[Any]]:
-        """A WHERE condition on ``items`` (``"1"`` when empty) and its parameters."""
-        clauses: list[str] = []
-        params: list[Any] = []
-        if self.manifest is not None:
-            clauses.append("(items.manifest = ? OR items.book = ?)")
-            params += [self.manifest, self.manifest]
-        for column in ("book", "canvas"):
-            if getattr(self, column) is not None:
-                clauses.append(f"items.{column} = ?")
-                params.append(getattr(self, column))
-        for column, values in (("kind", self.kinds), ("cls", self.classes)):
-            if values:
-                clauses.append(f"items.{column} IN ({', '.join('?' * len(values))})")
-                params += list(values)
-        if self.date_from is not None:
-            clauses.append("items.year >= ?")
-            params.append(int(self.date_from))
-        if self.date_to is not None:
-            clauses.append("items.year <= ?")
-            params.append(int(self.date_to))
-        if self.group is not None:
-            clauses.append("items.grp = ?")
-            params.append(int(self.group))
-        return (" AND ".join(clauses) or "1"), params
-
-
-_YEAR = re.compile(r"(?<!\d)(1[0-9]{3}|20[0-9]{2})(?!\d)")
-
-
-def year_of(date: str) -> int | None:
-    """The first plausible year in a free-text date ("c. 1800", "1823-02-17", "[1795?]")."""
-    match = _YEAR.search(date or "")
-    return int(match.group(1)) if match else None
-
-
 def connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
     """A connection usable from any thread (callers serialise use of one connection)."""
     if readonly:
@@ -270,6 +204,20 @@ def ensure_schema(con: sqlite3.Connection, where: str) -> None:
         if con.in_transaction:
             con.execute("ROLLBACK")
         raise
+
+
+@contextmanager
+def read_together(con: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One transaction around reads that must agree with each other, unless ``con`` is inside
+    one already (a writer's, which sees its own uncommitted rows): then that one serves."""
+    begun = not con.in_transaction
+    if begun:
+        con.execute("BEGIN")
+    try:
+        yield con
+    finally:
+        if begun:
+            con.execute("COMMIT")
 
 
 def get_meta(con: sqlite3.Connection, name: str, default: Any = None) -> Any:

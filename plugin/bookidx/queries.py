@@ -298,10 +298,7 @@ def _count(con: sqlite3.Connection) -> dict:
         return dict(rows.fetchall())
 
     one = lambda sql: con.execute(sql).fetchone()[0]  # noqa: E731
-    begun = not con.in_transaction  # a writer may be inside its own transaction already
-    if begun:
-        con.execute("BEGIN")
-    try:
+    with meta.read_together(con):
         return {
             "items": one("SELECT count(*) FROM items"),
             "manifests": one("SELECT count(DISTINCT manifest) FROM items"),
@@ -312,6 +309,3 @@ def _count(con: sqlite3.Connection) -> dict:
             "failures": one("SELECT count(*) FROM failures"),
             "dropped": meta.dropped_by_class(con),
         }
-    finally:
-        if begun:
-            con.execute("COMMIT")

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Iterator
 
 from .adapters.uris import is_url, uri_to_path
+from . import meta
 from .errors import BadRequest, NotFound
 
 
@@ -85,10 +86,7 @@ def select(con: sqlite3.Connection, selection: Selection) -> list[Entry]:
         NotFound: a manifest, source or id value that takes nothing (naming it).
         BadRequest: the selection takes every item and ``allow_all`` is not set.
     """
-    begun = not con.in_transaction
-    if begun:
-        con.execute("BEGIN")
-    try:
+    with meta.read_together(con):
         n_items = con.execute("SELECT count(*) FROM items").fetchone()[0]
         chosen, used = [], {"manifest": set(), "source": set(), "id": set()}
         prefixes = {source: _Prefix.of(source) for source in selection.sources}
@@ -98,9 +96,6 @@ def select(con: sqlite3.Connection, selection: Selection) -> list[Entry]:
                 chosen.append(row.entry)
             for name, value in matched:
                 used[name].add(value)
-    finally:
-        if begun:
-            con.execute("COMMIT")
     given = {"manifest": selection.manifests, "source": selection.sources, "id": selection.ids}
     for name, values in given.items():
         for value in values:

@@ -183,8 +183,7 @@ class Index(Writes, Queries):
             except RuntimeError as e:
                 log.warning("%s: %s; using the vectors stored in %s", file, e, DB)
                 graph, file_seq = self._graph(), 0
-        con.execute("BEGIN")  # one consistent read of the rows and their count
-        try:
+        with meta.read_together(con):  # one consistent read of the rows and their count
             keys, rows, seq = meta.vectors(con, "seq > ?", (file_seq,), self.ndim, self._blob)
             n_items = con.execute("SELECT count(*) FROM items").fetchone()[0]
             removals = int(meta.get_meta(con, "removals", 0))
@@ -205,8 +204,6 @@ class Index(Writes, Queries):
                     con, "key IN (SELECT value FROM json_each(?))", (meta.key_list(lost),), self.ndim, self._blob
                 )
                 keys, rows = np.concatenate([keys, more_keys]), np.vstack([rows, more_rows])
-        finally:
-            con.execute("COMMIT")
         rows = rows.astype(np.float32)
         if self._writable:
             upsert(graph, keys, rows)
